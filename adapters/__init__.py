@@ -1,0 +1,1 @@
+"""Marketplace adapters: one module per kind (inbound verify + normalise, outbound requests, simulator)."""

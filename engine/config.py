@@ -1,0 +1,158 @@
+"""Configuration: one TOML file, every key overridable from the environment.
+
+``SKUSYNC_<SECTION>_<KEY>`` overrides ``[section] key`` (e.g. ``SKUSYNC_STORE_REDIS_URL``); a
+channel's key is overridden by ``SKUSYNC_CHANNEL_<ID>_<KEY>`` with the id upper-cased and ``-``
+turned into ``_`` (e.g. ``SKUSYNC_CHANNEL_SHOP_US_WEBHOOK_SECRET``), so secrets need not sit in the
+file. ``SKUSYNC_REDIS_URL`` and ``SKUSYNC_ADMIN_TOKEN`` are accepted as the short forms that
+INTERFACE.md documents. Any problem raises ``ConfigError`` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from engine.events import ChannelId
+
+KINDS = ("shopify", "woocommerce", "amazon", "ebay", "walmart", "etsy", "tiktok", "flipkart", "generic")
+
+
+class ConfigError(ValueError):
+    """A bad configuration file, key or value; ``key`` names it in dotted form."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreConfig(_Section):
+    redis_url: str | None = None
+    key_prefix: str = Field("skusync", pattern=r"^[A-Za-z0-9_.-]+$")
+    audit_maxlen: int = Field(100_000, ge=1000)
+
+
+class GatewayConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    admin_token: SecretStr = SecretStr("change-me")
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    batch_max_events: int = Field(512, ge=1)
+    batch_max_wait_ms: float = Field(2.0, ge=0)
+
+
+class EngineConfig(_Section):
+    shards: int = Field(2, ge=1, le=1024)
+    vshards: int = Field(1024, ge=1, le=65536)
+    idempotency_ttl_hours: float = Field(72, gt=0)
+
+
+class RateLimit(_Section):
+    per_second: float = Field(gt=0)
+    burst: float = Field(gt=0)
+
+
+class ChannelConfig(BaseModel):
+    """One connected channel account; kind-specific keys (``location_id``...) are kept as extras."""
+
+    model_config = ConfigDict(extra="allow")
+    id: ChannelId
+    kind: str
+    base_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    access_token: SecretStr = SecretStr("")
+    default_buffer: int = Field(0, ge=0)
+    rate_limit: RateLimit | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r} (one of {', '.join(KINDS)})")
+
+
+class Config(_Section):
+    store: StoreConfig = StoreConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    engine: EngineConfig = EngineConfig()
+    channels: list[ChannelConfig] = []
+
+    def channel(self, channel_id: str) -> ChannelConfig | None:
+        return next((c for c in self.channels if c.id == channel_id), None)
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (if given), apply environment overrides, validate; raise ``ConfigError``."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError("--config", f"no such file: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("--config", f"not valid TOML: {exc}") from None
+    _apply_env(raw, env)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(_key_part(raw, err["loc"]))
+        raise ConfigError(key or "config", err["msg"]) from None
+    ids = [c.id for c in config.channels]
+    dup = next((i for i in ids if ids.count(i) > 1), None)
+    if dup:
+        raise ConfigError(f"channels.{dup}.id", "duplicate channel id")
+    return config
+
+
+def _key_part(raw: dict[str, Any], loc: tuple[int | str, ...]) -> list[str]:
+    """Dotted key for an error location, naming channels by id rather than list index."""
+    out: list[str] = []
+    node: Any = raw
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list) and part < len(node):
+            node = node[part]
+            out.append(str(node.get("id", part)) if isinstance(node, dict) else str(part))
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+            out.append(str(part))
+    return out
+
+
+def _coerce(value: str) -> Any:
+    """Environment values are strings; TOML scalars parse the rest (numbers, booleans)."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    if "SKUSYNC_REDIS_URL" in env:
+        raw.setdefault("store", {})["redis_url"] = env["SKUSYNC_REDIS_URL"]
+    if "SKUSYNC_ADMIN_TOKEN" in env:
+        raw.setdefault("gateway", {})["admin_token"] = env["SKUSYNC_ADMIN_TOKEN"]
+    for section in ("store", "gateway", "engine"):
+        prefix = f"SKUSYNC_{section.upper()}_"
+        for name, value in env.items():
+            if name.startswith(prefix):
+                key = name[len(prefix):].lower()
+                raw.setdefault(section, {})[key] = value if key in _STRINGS else _coerce(value)
+    for channel in raw.get("channels", []):
+        if not isinstance(channel, dict) or "id" not in channel:
+            continue
+        prefix = "SKUSYNC_CHANNEL_" + str(channel["id"]).upper().replace("-", "_").replace(".", "_") + "_"
+        for name, value in env.items():
+            if name.startswith(prefix):
+                key = name[len(prefix):].lower()
+                channel[key] = value if key in _STRINGS else _coerce(value)
+
+
+_STRINGS = {"redis_url", "admin_token", "host", "key_prefix", "webhook_secret", "access_token", "base_url"}

@@ -1,0 +1,6 @@
+"""Durable storage of master stock: Redis (or the embedded Redis-protocol server) behind one small API."""
+
+from engine.store.keys import Keys
+from engine.store.shard_store import FencedError, ShardStore
+
+__all__ = ["FencedError", "Keys", "ShardStore"]

@@ -1,0 +1,48 @@
+"""Redis key layout. Every key of a virtual shard carries the hash tag ``{vN}`` so one Lua script
+can write all of them atomically, on a single Redis or on Redis Cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names under one deployment prefix (tests use a prefix of their own)."""
+
+    prefix: str = "skusync"
+
+    def tag(self, vshard: int) -> str:
+        return f"{self.prefix}:{{v{vshard}}}"
+
+    def owner(self, vshard: int) -> str:
+        """Epoch token of the shard activation allowed to write this vshard (fencing)."""
+        return f"{self.tag(vshard)}:owner"
+
+    def stock(self, vshard: int) -> str:
+        """Hash SKU -> ``on_hand:reserved:version``."""
+        return f"{self.tag(vshard)}:stock"
+
+    def audit(self, vshard: int) -> str:
+        """Stream of decisions, one entry per decided line, field ``d`` holds JSON."""
+        return f"{self.tag(vshard)}:audit"
+
+    def idem(self, vshard: int, key: str) -> str:
+        """First decision for an event key, ``[fingerprint, decision]``, with a TTL."""
+        return f"{self.tag(vshard)}:idem:{key}"
+
+    def order(self, vshard: int, channel: str, order_id: str) -> str:
+        """This vshard's lines of an order (or a parked cancel waiting for it)."""
+        return f"{self.tag(vshard)}:order:{channel}:{order_id}"
+
+    def order_index(self, vshard: int) -> str:
+        """Sorted set of ``[channel, order_id]`` by decision time, for the orders view."""
+        return f"{self.tag(vshard)}:orders"
+
+    def epoch(self, shard: int) -> str:
+        """Counter of activations of a physical shard."""
+        return f"{self.prefix}:epoch:{shard}"
+
+    def meta(self) -> str:
+        """Deployment facts that must not change under existing data (vshard count)."""
+        return f"{self.prefix}:meta"
