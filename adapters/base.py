@@ -1,0 +1,126 @@
+"""What every marketplace kind provides: the inbound and outbound halves and how they are found.
+
+A kind lives in ``adapters/<kind>/`` and exposes module-level ``INBOUND`` (an ``InboundAdapter``)
+and, once it can push, ``OUTBOUND`` (an ``OutboundAdapter``). ``adapter_for(kind)`` imports it by
+name, so adding a marketplace is adding a package here, with no edit elsewhere in the tree.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Protocol
+
+import httpx
+
+from engine.config import ChannelConfig
+from engine.events import WireEvent
+
+
+class AdapterError(ValueError):
+    """The payload cannot be turned into events; ``reason`` goes back to the sender (HTTP 400)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SignatureError(AdapterError):
+    """Missing or wrong signature (HTTP 401)."""
+
+
+def constant_time_equal(a: str | bytes, b: str | bytes) -> bool:
+    """Compare secrets without leaking where they differ."""
+    a_b = a.encode() if isinstance(a, str) else a
+    b_b = b.encode() if isinstance(b, str) else b
+    return hmac.compare_digest(a_b, b_b)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """Result of normalising one delivery: events to decide, or a no-op (a ping) to answer 200."""
+
+    events: list[WireEvent] = field(default_factory=list)
+    note: str = ""
+    """Why there are no events (``ping``, ``ignored topic``), shown in the reply."""
+
+
+class InboundAdapter(Protocol):
+    """Turns one webhook delivery into canonical events. Headers are lower-cased by the caller."""
+
+    kind: str
+
+    def verify(self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes) -> None:
+        """Check the signature over the raw ``body``; raise ``SignatureError``. Runs before any parsing."""
+        ...
+
+    def normalise(self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes) -> Inbound:
+        """Parse and validate; raise ``AdapterError`` with a reason. Must derive stable event keys."""
+        ...
+
+
+@dataclass(frozen=True)
+class ListingUpdate:
+    """Set one SKU's listed quantity on a channel to an absolute value."""
+
+    sku: str
+    quantity: int
+    version: int
+    ids: Mapping[str, Any]
+    """Channel-side identifiers from the catalog import (inventory item id, product id...)."""
+
+
+@dataclass
+class PushResult:
+    """What a channel said about a batch of updates."""
+
+    ok: list[str] = field(default_factory=list)
+    """SKUs the channel accepted."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """SKU -> error for updates the channel refused for good (not worth retrying)."""
+    retry: list[str] = field(default_factory=list)
+    """SKUs to send again later (throttled, 5xx)."""
+    retry_after_s: float | None = None
+    """The channel asked us to wait this long before anything else."""
+    budget_available: float | None = None
+    """The channel's own view of our remaining rate budget, in its cost units, if it says."""
+    budget_capacity: float | None = None
+    budget_restore_per_s: float | None = None
+
+
+class OutboundAdapter(Protocol):
+    """Pushes absolute quantities in the channel's bulk shape and imports its catalog."""
+
+    kind: str
+    max_batch: int
+    default_rate: tuple[float, float]
+    """Published default budget as (cost units per second, burst)."""
+
+    def cost(self, updates: list[ListingUpdate]) -> float:
+        """Rate-budget units a request carrying ``updates`` will use."""
+        ...
+
+    def build(self, channel: ChannelConfig, updates: list[ListingUpdate]) -> httpx.Request:
+        """One HTTP request setting every quantity in ``updates``."""
+        ...
+
+    def parse(self, response: httpx.Response, updates: list[ListingUpdate]) -> PushResult:
+        """Classify the channel's answer per SKU and read its throttle signals."""
+        ...
+
+    async def import_catalog(self, client: httpx.AsyncClient, channel: ChannelConfig) -> dict[str, dict[str, Any]]:
+        """SKU -> channel ids for every listing, paging through the channel's catalog."""
+        ...
+
+
+def adapter_for(kind: str) -> ModuleType:
+    """The ``adapters.<kind>`` package; raises ``KeyError`` naming the kind if there is none."""
+    try:
+        return importlib.import_module(f"adapters.{kind}")
+    except ModuleNotFoundError as exc:
+        if exc.name in (f"adapters.{kind}",):
+            raise KeyError(f"no adapter for channel kind {kind!r}") from None
+        raise
