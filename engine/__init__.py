@@ -1,1 +1,1 @@
-"""skusync engine: pure domain logic (events, ledger, routing, rate arithmetic) and storage; never imports ray."""
+"""skusync engine: pure domain logic and storage (events, ledger, routing, rate arithmetic); no ray."""

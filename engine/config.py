@@ -143,7 +143,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         prefix = f"SKUSYNC_{section.upper()}_"
         for name, value in env.items():
             if name.startswith(prefix):
-                key = name[len(prefix):].lower()
+                key = name[len(prefix) :].lower()
                 raw.setdefault(section, {})[key] = value if key in _STRINGS else _coerce(value)
     for channel in raw.get("channels", []):
         if not isinstance(channel, dict) or "id" not in channel:
@@ -151,7 +151,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         prefix = "SKUSYNC_CHANNEL_" + str(channel["id"]).upper().replace("-", "_").replace(".", "_") + "_"
         for name, value in env.items():
             if name.startswith(prefix):
-                key = name[len(prefix):].lower()
+                key = name[len(prefix) :].lower()
                 channel[key] = value if key in _STRINGS else _coerce(value)
 
 

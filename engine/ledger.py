@@ -25,6 +25,7 @@ import orjson
 from engine.decisions import WireDecision, merge_parts
 from engine.events import WireEvent
 from engine.idempotency import BoundedCache, fingerprint
+from engine.partition import partition
 from engine.records import SkuRecord
 from engine.routing import ShardMap
 
@@ -33,7 +34,7 @@ OrderKey = tuple[int, str, str]
 Clock = Callable[[], float]
 
 
-@dataclass
+@dataclass(slots=True)
 class Part:
     """An event's share in one virtual shard."""
 
@@ -85,23 +86,7 @@ class Ledger:
     # -- 1. split ---------------------------------------------------------------------------
     def split(self, events: list[WireEvent]) -> list[Part]:
         """One part per (event, virtual shard); single-SKU events stay whole."""
-        parts: list[Part] = []
-        vshard = self.shard_map.vshard
-        for i, ev in enumerate(events):
-            kind = ev["kind"]
-            if kind == "order_placed":
-                groups: dict[int, list[Any]] = defaultdict(list)
-                for line in ev["lines"]:
-                    groups[vshard(line["sku"])].append(line)
-                parts.extend(Part(i, vs, {**ev, "lines": ls}) for vs, ls in groups.items())
-            elif kind == "order_cancelled":
-                sgroups: dict[int, list[str]] = defaultdict(list)
-                for sku in ev["skus"]:
-                    sgroups[vshard(sku)].append(sku)
-                parts.extend(Part(i, vs, {**ev, "skus": ss}) for vs, ss in sgroups.items())
-            else:
-                parts.append(Part(i, vshard(ev["sku"]), ev))
-        return parts
+        return [Part(i, vs, ev) for i, vs, ev in partition(events, self.shard_map.vshard)]
 
     # -- 2. missing / absorb ----------------------------------------------------------------
     def missing(self, parts: Iterable[Part]) -> tuple[list[IdemKey], list[OrderKey]]:
@@ -219,16 +204,33 @@ class _Decider:
                 "version": rec.version,
                 "source": self.ev.get("channel"),
             }
-        line = {"sku": sku, "outcome": outcome, "delta": delta, **extra,
-                "available": rec.available, "version": rec.version}
+        line = {
+            "sku": sku,
+            "outcome": outcome,
+            "delta": delta,
+            **extra,
+            "available": rec.available,
+            "version": rec.version,
+        }
         self.audit(sku, delta, before, rec.available, rec.version, outcome)
         return line
 
-    def audit(self, sku: str, delta: int, before: int | None, after: int | None,
-              version: int | None, outcome: str) -> None:
-        entry = {"key": self.ev["key"], "kind": self.ev["kind"], "channel": self.ev.get("channel"),
-                 "order_id": self.ev.get("order_id"), "sku": sku, "delta": delta, "before": before,
-                 "after": after, "version": version, "outcome": outcome, "at": self.now}
+    def audit(
+        self, sku: str, delta: int, before: int | None, after: int | None, version: int | None, outcome: str
+    ) -> None:
+        entry = {
+            "key": self.ev["key"],
+            "kind": self.ev["kind"],
+            "channel": self.ev.get("channel"),
+            "order_id": self.ev.get("order_id"),
+            "sku": sku,
+            "delta": delta,
+            "before": before,
+            "after": after,
+            "version": version,
+            "outcome": outcome,
+            "at": self.now,
+        }
         self.w.audit.append(orjson.dumps(entry).decode())
 
     def decision(self, outcome: str, lines: list[dict[str, Any]]) -> WireDecision:
@@ -243,8 +245,17 @@ class _Decider:
         if existing is not None and existing["status"] != "parked_cancel":
             return self.decision("duplicate_order", existing["lines"])
         if existing is not None:  # its cancel came first: record it, move no stock
-            lines = [self.change(ln["sku"], self.record(ln["sku"]) or SkuRecord(), 0, "cancelled",
-                                 requested=ln["quantity"], accepted=0) for ln in self.ev["lines"]]
+            lines = [
+                self.change(
+                    ln["sku"],
+                    self.record(ln["sku"]) or SkuRecord(),
+                    0,
+                    "cancelled",
+                    requested=ln["quantity"],
+                    accepted=0,
+                )
+                for ln in self.ev["lines"]
+            ]
             self.put_order({"status": "cancelled", "lines": lines, "at": self.now})
             return self.decision("cancelled", lines)
         lines = [self._take(ln["sku"], ln["quantity"]) for ln in self.ev["lines"]]
@@ -256,8 +267,15 @@ class _Decider:
         rec = self.record(sku)
         if rec is None:
             self.audit(sku, 0, None, None, None, "unknown_sku")
-            return {"sku": sku, "outcome": "unknown_sku", "delta": 0, "requested": quantity, "accepted": 0,
-                    "available": None, "version": None}
+            return {
+                "sku": sku,
+                "outcome": "unknown_sku",
+                "delta": 0,
+                "requested": quantity,
+                "accepted": 0,
+                "available": None,
+                "version": None,
+            }
         take = min(quantity, max(rec.available, 0))
         outcome = "accepted" if take == quantity else "insufficient"
         return self.change(sku, rec, -take, outcome, requested=quantity, accepted=take)
@@ -266,8 +284,9 @@ class _Decider:
         existing = self.order()
         if existing is None or existing["status"] == "parked_cancel":
             if existing is None:
-                self.put_order({"status": "parked_cancel", "cancel_key": self.ev["key"], "at": self.now},
-                               expires=True)
+                self.put_order(
+                    {"status": "parked_cancel", "cancel_key": self.ev["key"], "at": self.now}, expires=True
+                )
             return self.decision("parked", [])
         if existing["status"] == "cancelled":
             return self.decision("already_cancelled", [])
@@ -288,11 +307,26 @@ class _Decider:
         sku, delta = self.ev["sku"], self.ev["delta"]
         rec = self.record(sku)
         if (rec.available if rec else 0) + delta < 0:
-            self.audit(sku, 0, rec.available if rec else None, rec.available if rec else None,
-                       rec.version if rec else None, "rejected")
-            return self.decision("rejected", [{"sku": sku, "outcome": "rejected", "delta": 0,
-                                               "available": rec.available if rec else None,
-                                               "version": rec.version if rec else None}])
+            self.audit(
+                sku,
+                0,
+                rec.available if rec else None,
+                rec.available if rec else None,
+                rec.version if rec else None,
+                "rejected",
+            )
+            return self.decision(
+                "rejected",
+                [
+                    {
+                        "sku": sku,
+                        "outcome": "rejected",
+                        "delta": 0,
+                        "available": rec.available if rec else None,
+                        "version": rec.version if rec else None,
+                    }
+                ],
+            )
         rec = rec or self.create(sku)
         return self.decision("applied", [self.change(sku, rec, delta, "adjusted")])
 
@@ -301,5 +335,16 @@ class _Decider:
         rec = self.record(sku)
         avail, ver = (rec.available, rec.version) if rec else (None, None)
         self.audit(sku, 0, avail, avail, ver, "noted")
-        return self.decision("noted", [{"sku": sku, "outcome": "noted", "delta": 0,
-                                        "reported": self.ev["quantity"], "available": avail, "version": ver}])
+        return self.decision(
+            "noted",
+            [
+                {
+                    "sku": sku,
+                    "outcome": "noted",
+                    "delta": 0,
+                    "reported": self.ev["quantity"],
+                    "available": avail,
+                    "version": ver,
+                }
+            ],
+        )

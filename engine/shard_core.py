@@ -45,13 +45,18 @@ class ShardCore:
         self.clock = clock
         self.ledger = Ledger(shard_map, clock)
         self.store = ShardStore(
-            client, keys, shard, shard_map.owned(shard),
-            idem_ttl_s=idem_ttl_s, park_ttl_s=idem_ttl_s, audit_maxlen=audit_maxlen,
+            client,
+            keys,
+            shard,
+            shard_map.owned(shard),
+            idem_ttl_s=idem_ttl_s,
+            park_ttl_s=idem_ttl_s,
+            audit_maxlen=audit_maxlen,
         )
         self.loaded_in_s = 0.0
 
     def start(self) -> ShardCore:
-        """Fence older activations, then load every owned SKU (in that order: nothing can write after the load)."""
+        """Fence older activations, then load every owned SKU (so nothing older writes after the load)."""
         t0 = time.perf_counter()
         self.store.check_layout(self.shard_map.vshards)
         self.store.claim()
@@ -83,9 +88,19 @@ class ShardCore:
         rec = self.ledger.records.get(sku)
         if rec is None:
             return None
-        return {"sku": sku, "available": rec.available, "on_hand": rec.on_hand,
-                "reserved": rec.reserved, "version": rec.version}
+        return {
+            "sku": sku,
+            "available": rec.available,
+            "on_hand": rec.on_hand,
+            "reserved": rec.reserved,
+            "version": rec.version,
+        }
 
     def stats(self) -> dict[str, Any]:
-        return {"shard": self.shard, "skus": len(self.ledger.records), "epoch": self.store.token,
-                "loaded_in_s": self.loaded_in_s, "idem_cached": len(self.ledger.idem)}
+        return {
+            "shard": self.shard,
+            "skus": len(self.ledger.records),
+            "epoch": self.store.token,
+            "loaded_in_s": self.loaded_in_s,
+            "idem_cached": len(self.ledger.idem),
+        }

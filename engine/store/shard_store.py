@@ -92,7 +92,9 @@ class ShardStore:
         pipe = self.r.pipeline(transaction=False)
         order_of_groups = list(groups.items())
         for vs, items in order_of_groups:
-            names = [self.keys.idem(vs, k[1]) if t == "i" else self.keys.order(vs, k[1], k[2]) for t, k in items]
+            names = [
+                self.keys.idem(vs, k[1]) if t == "i" else self.keys.order(vs, k[1], k[2]) for t, k in items
+            ]
             pipe.mget(names)
         found_idem: dict[IdemKey, Any] = {}
         found_orders: dict[OrderKey, Any] = {}

@@ -1,0 +1,71 @@
+"""Start or join Ray and create (or find) the named shard actors of a deployment."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import ray
+
+from actors.shard import SkuShard
+from engine.config import Config
+
+NAMESPACE = "skusync"
+
+
+def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Join ``address`` (a running cluster) or start a local Ray for this process; idempotent."""
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {
+        "namespace": NAMESPACE,
+        "include_dashboard": False,
+        "logging_level": logging.WARNING,
+        "log_to_driver": True,
+    }
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus, **kwargs)
+
+
+def shard_name(key_prefix: str, shard: int) -> str:
+    """Actor name of a shard; the key prefix keeps deployments (and tests) apart."""
+    return f"{key_prefix}-shard-{shard}"
+
+
+def ensure_shards(config: Config, redis_url: str) -> list[Any]:
+    """Handles to the deployment's shard actors, creating the missing ones.
+
+    Detached so they outlive the process that created them (a gateway restart must not drop
+    master stock), ``max_restarts=-1`` so Ray brings a crashed shard back, which reloads from Redis.
+    """
+    handles = [
+        SkuShard.options(  # type: ignore[attr-defined]
+            name=shard_name(config.store.key_prefix, i),
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            max_task_retries=0,
+        ).remote(
+            i,
+            config.engine.shards,
+            config.engine.vshards,
+            redis_url,
+            config.store.key_prefix,
+            int(config.engine.idempotency_ttl_hours * 3600),
+            config.store.audit_maxlen,
+        )
+        for i in range(config.engine.shards)
+    ]
+    ray.get([h.ping.remote() for h in handles])
+    return handles
+
+
+def kill_shards(config: Config) -> None:
+    """Remove the deployment's detached shard actors (tests, ``demo`` teardown)."""
+    for i in range(config.engine.shards):
+        with contextlib.suppress(ValueError):
+            ray.kill(ray.get_actor(shard_name(config.store.key_prefix, i), namespace=NAMESPACE))

@@ -1,0 +1,118 @@
+"""Client side of the shards: route events to their owners, retry through restarts, merge answers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import ray
+from ray.exceptions import ActorUnavailableError, RayActorError
+
+from engine.decisions import WireDecision, merge_parts
+from engine.events import WireEvent, encode_events
+from engine.partition import partition
+from engine.routing import ShardMap
+
+RETRYABLE = (RayActorError, ActorUnavailableError)
+
+
+class ShardUnavailable(RuntimeError):
+    """A shard did not come back within the retry deadline; the events may be re-sent later."""
+
+
+class ShardClient:
+    """Sends batches to shard actors; the same events are re-sent unchanged after a crash.
+
+    Re-sending is safe because every event carries its idempotency key: a shard that had
+    committed before dying answers from the stored first decision.
+    """
+
+    def __init__(self, handles: Sequence[Any], shard_map: ShardMap, retry_deadline_s: float = 60.0) -> None:
+        self.handles = list(handles)
+        self.shard_map = shard_map
+        self.retry_deadline_s = retry_deadline_s
+
+    def _plan(
+        self, events: list[WireEvent]
+    ) -> tuple[dict[int, list[tuple[int, WireEvent]]], list[list[Any]]]:
+        per_shard: dict[int, list[tuple[int, WireEvent]]] = defaultdict(list)
+        for i, shard, part in partition(events, self.shard_map.shard):
+            per_shard[shard].append((i, part))
+        return per_shard, [[] for _ in events]
+
+    @staticmethod
+    def _merge(events: list[WireEvent], slots: list[list[Any]]) -> list[WireDecision]:
+        return [merge_parts(ev, parts) for ev, parts in zip(events, slots, strict=True)]
+
+    def submit(self, events: list[WireEvent]) -> tuple[list[WireDecision], dict[str, Any]]:
+        """Decide ``events`` (blocking); returns decisions in order and the changed SKUs."""
+        per_shard, slots = self._plan(events)
+        changed: dict[str, Any] = {}
+        refs = {
+            s: self.handles[s].apply_batch.remote(encode_events([p for _, p in items]))
+            for s, items in per_shard.items()
+        }
+        for s, items in per_shard.items():
+            reply = self._get_with_retry(s, refs[s], items)
+            for (i, _), d in zip(items, reply["decisions"], strict=True):
+                slots[i].append(d)
+            changed.update(reply["changed"])
+        return self._merge(events, slots), changed
+
+    def _get_with_retry(self, shard: int, ref: Any, items: list[tuple[int, WireEvent]]) -> dict[str, Any]:
+        deadline = time.monotonic() + self.retry_deadline_s
+        delay = 0.05
+        while True:
+            try:
+                reply: dict[str, Any] = orjson.loads(ray.get(ref))
+                return reply
+            except RETRYABLE as exc:
+                if time.monotonic() > deadline:
+                    raise ShardUnavailable(f"shard {shard} unavailable: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                ref = self.handles[shard].apply_batch.remote(encode_events([p for _, p in items]))
+
+    async def submit_async(self, events: list[WireEvent]) -> tuple[list[WireDecision], dict[str, Any]]:
+        """``submit`` for an event loop (the gateway): awaits the shards concurrently."""
+        per_shard, slots = self._plan(events)
+        replies = await asyncio.gather(*(self._call_async(s, items) for s, items in per_shard.items()))
+        changed: dict[str, Any] = {}
+        for items, reply in zip(per_shard.values(), replies, strict=True):
+            for (i, _), d in zip(items, reply["decisions"], strict=True):
+                slots[i].append(d)
+            changed.update(reply["changed"])
+        return self._merge(events, slots), changed
+
+    async def _call_async(self, shard: int, items: list[tuple[int, WireEvent]]) -> dict[str, Any]:
+        blob = encode_events([p for _, p in items])
+        deadline = time.monotonic() + self.retry_deadline_s
+        delay = 0.05
+        while True:
+            try:
+                reply: dict[str, Any] = orjson.loads(await self.handles[shard].apply_batch.remote(blob))
+                return reply
+            except RETRYABLE as exc:
+                if time.monotonic() > deadline:
+                    raise ShardUnavailable(f"shard {shard} unavailable: {exc}") from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def get(self, sku: str) -> dict[str, Any] | None:
+        """Committed record of a SKU from its owner."""
+        result: dict[str, Any] | None = ray.get(self.handles[self.shard_map.shard(sku)].get.remote(sku))
+        return result
+
+    def get_many(self, skus: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """Committed records of many SKUs: one call per owning shard."""
+        by_shard: dict[int, list[str]] = defaultdict(list)
+        for sku in skus:
+            by_shard[self.shard_map.shard(sku)].append(sku)
+        out: dict[str, dict[str, Any] | None] = {}
+        for part in ray.get([self.handles[s].get_many.remote(ss) for s, ss in by_shard.items()]):
+            out.update(part)
+        return out

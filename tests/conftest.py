@@ -1,0 +1,49 @@
+"""Shared fixtures: a key prefix per test on the real Redis, one local Ray cluster per session.
+
+A missing Redis or Ray fails the run; nothing here skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+REDIS_URL = os.environ.get("SKUSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> None:
+    for key in client.scan_iter(f"{prefix}:*", count=1000):
+        client.delete(key)
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> redis.Redis:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:  # fail, never skip: CI must have Redis
+        pytest.fail(f"the integration tests need Redis at {REDIS_URL}: {exc}")
+    return client
+
+
+@pytest.fixture
+def prefix(redis_client: redis.Redis) -> Iterator[str]:
+    """A key prefix of this test's own, removed afterwards."""
+    p = f"t{uuid.uuid4().hex[:10]}"
+    yield p
+    delete_prefix(redis_client, p)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    import ray
+
+    from actors.runtime import start_ray
+
+    start_ray(num_cpus=2)
+    yield
+    ray.shutdown()
