@@ -65,6 +65,8 @@ class Plan:
     orders: dict[OrderKey, dict[str, Any]]
     changed: dict[str, dict[str, Any]]
     """SKU -> {available, version, source}: quantities the channels must learn about."""
+    dirty: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    """SKU -> (vshard, channel of the last change) for SKUs this batch changed."""
 
 
 class Ledger:
@@ -123,6 +125,10 @@ class Ledger:
         for p in parts:
             by_event[p.index].append(_Decider(self, plan, p, now).run())
         plan.decisions = [merge_parts(ev, ds) for ev, ds in zip(events, by_event, strict=True)]
+        for sku, (vs, source) in plan.dirty.items():
+            rec = plan.records[sku]
+            plan.writes[vs].stock[sku] = rec.encode()
+            plan.changed[sku] = {"available": rec.available, "version": rec.version, "source": source}
         return plan
 
     # -- 4. apply ---------------------------------------------------------------------------
@@ -198,12 +204,8 @@ class _Decider:
         if delta:
             rec.on_hand += delta
             rec.version += 1
-            self.w.stock[sku] = rec.encode()
-            self.plan.changed[sku] = {
-                "available": rec.available,
-                "version": rec.version,
-                "source": self.ev.get("channel"),
-            }
+            # Encoded once per SKU and batch in ``finish``: a hot SKU changes thousands of times.
+            self.plan.dirty[sku] = (self.vs, self.ev.get("channel"))
         line = {
             "sku": sku,
             "outcome": outcome,

@@ -35,10 +35,6 @@ class Keys:
         """This vshard's lines of an order (or a parked cancel waiting for it)."""
         return f"{self.tag(vshard)}:order:{channel}:{order_id}"
 
-    def order_index(self, vshard: int) -> str:
-        """Sorted set of ``[channel, order_id]`` by decision time, for the orders view."""
-        return f"{self.tag(vshard)}:orders"
-
     def epoch(self, shard: int) -> str:
         """Counter of activations of a physical shard."""
         return f"{self.prefix}:epoch:{shard}"

@@ -129,7 +129,7 @@ class ShardStore:
 
     def _commit_args(self, vs: int, w: VShardWrites, at: float) -> tuple[list[str], list[Any]]:
         k = self.keys
-        keys: list[str] = [k.owner(vs), k.stock(vs), k.audit(vs), k.order_index(vs)]
+        keys: list[str] = [k.owner(vs), k.stock(vs), k.audit(vs)]
         args: list[Any] = [self.token, self.idem_ttl_s, self.audit_maxlen, self.park_ttl_s, len(w.stock)]
         for sku, rec in w.stock.items():
             args += (sku, rec)
@@ -142,5 +142,5 @@ class ShardStore:
         args.append(len(w.orders))
         for (channel, order_id), (value, expires) in w.orders.items():
             keys.append(k.order(vs, channel, order_id))
-            args += (value, "1" if expires else "0", orjson.dumps([channel, order_id]).decode(), at)
+            args += (value, "1" if expires else "0")
         return keys, args

@@ -1,0 +1,5 @@
+"""Shopify: order webhooks in (HMAC-SHA256 over the raw body), inventory quantities out."""
+
+from adapters.shopify.inbound import ShopifyInbound
+
+INBOUND = ShopifyInbound()

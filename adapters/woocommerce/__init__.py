@@ -1,0 +1,5 @@
+"""WooCommerce: order webhooks in (HMAC-SHA256 over the raw body), product stock quantities out."""
+
+from adapters.woocommerce.inbound import WooCommerceInbound
+
+INBOUND = WooCommerceInbound()

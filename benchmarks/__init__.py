@@ -1,0 +1,1 @@
+"""Benchmarks: measured, never asserted; each writes JSON under benchmarks/results/."""
