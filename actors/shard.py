@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
 import orjson
 import ray
-import redis
+import redis.asyncio as aioredis
 
 from engine.events import decode_events
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
-from engine.store import FencedError, Keys
+from engine.store import Keys
 
 
 @ray.remote(num_cpus=0)
 class SkuShard:
     """Owner of every SKU in the vshards ``ShardMap.owned(shard)``.
 
-    A threaded actor with the default concurrency of one: Ray runs its calls one after another, so
-    decisions are serialised without locks. Created named, detached, ``get_if_exists`` and with
+    An async actor: every call runs on one event loop, and the decision step of a batch contains
+    no ``await``, so decisions are serialised without locks while reads and commits of
+    neighbouring batches overlap. Created named, detached, ``get_if_exists`` and with
     ``max_restarts=-1`` by ``actors.runtime``; Ray re-runs ``__init__`` after a crash, which fences
     the previous activation and reloads every owned SKU from Redis.
     """
@@ -35,7 +37,7 @@ class SkuShard:
         idem_ttl_s: int,
         audit_maxlen: int,
     ) -> None:
-        client = redis.Redis.from_url(redis_url, socket_timeout=10, health_check_interval=30)
+        client = aioredis.Redis.from_url(redis_url, socket_timeout=10, health_check_interval=30)
         self.core = ShardCore(
             shard,
             ShardMap(shards, vshards),
@@ -43,40 +45,44 @@ class SkuShard:
             Keys(key_prefix),
             idem_ttl_s=idem_ttl_s,
             audit_maxlen=audit_maxlen,
-        ).start()
-        self.fenced = False
+        )
+        self._started: asyncio.Task[ShardCore] | None = None
 
-    def apply_batch(self, blob: bytes) -> bytes:
+    async def _core(self) -> ShardCore:
+        """The started core; the first call of an activation (re)loads every owned SKU."""
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_task(self.core.start())
+        return await asyncio.shield(self._started)
+
+    async def apply_batch(self, blob: bytes) -> bytes:
         """Decide a batch of events (``engine.events.encode_events``) and answer once it is durable.
 
-        Awaits nothing: the read-check-write of every event and the Redis commit run inside this
-        one call, and Ray starts the next call only after it returns. Ordering: events are decided
-        in the order given; batches in the order Ray delivers them (per caller, submission
-        order). Retry-safe: every event carries its idempotency key, so a batch re-sent after a
-        crash or a timeout is answered from the first decisions and changes nothing twice. If the
-        commit fails, memory is left as it was and the error goes to the caller, who retries.
+        Awaits before committing: reading the batch's idempotency and order records, and the
+        commit itself; the decision in between has no ``await``, so no other batch interleaves
+        with it. Ordering: events in a batch are decided in the order given, batches in the order
+        their reads complete, commits reach Redis in decision order. Retry-safe: every event
+        carries its idempotency key, so a batch re-sent after a crash, a timeout or a failed
+        commit is answered from the first decisions and changes nothing twice; after a failed
+        commit the shard reloads from Redis before deciding again.
         Returns orjson of ``{"decisions": [...], "changed": {...}}``.
         """
-        if self.fenced:
-            raise FencedError(f"shard {self.core.shard} was superseded by a newer activation")
-        try:
-            result = self.core.apply_batch(decode_events(blob))
-        except FencedError:
-            self.fenced = True
-            raise
+        core = await self._core()
+        result = await core.apply_batch(decode_events(blob))
         return orjson.dumps({"decisions": result.decisions, "changed": result.changed})
 
-    def get(self, sku: str) -> dict[str, Any] | None:
+    async def ping(self) -> bool:
+        """True once the shard has loaded and is not fenced."""
+        return not (await self._core()).fenced
+
+    async def get(self, sku: str) -> dict[str, Any] | None:
         """Committed record of one SKU (``None`` if unknown)."""
-        return self.core.get(sku)
+        return (await self._core()).get(sku)
 
-    def get_many(self, skus: list[str]) -> dict[str, dict[str, Any] | None]:
+    async def get_many(self, skus: list[str]) -> dict[str, dict[str, Any] | None]:
         """Committed records of several SKUs in one call."""
-        return {sku: self.core.get(sku) for sku in skus}
+        core = await self._core()
+        return {sku: core.get(sku) for sku in skus}
 
-    def stats(self) -> dict[str, Any]:
+    async def stats(self) -> dict[str, Any]:
         """Counters for health and benchmarks: SKUs resident, epoch, load time, process id."""
-        return {**self.core.stats(), "pid": os.getpid()}
-
-    def ping(self) -> bool:
-        return not self.fenced
+        return {**(await self._core()).stats(), "pid": os.getpid()}

@@ -16,8 +16,11 @@ from engine.decisions import WireDecision, merge_parts
 from engine.events import WireEvent, encode_events
 from engine.partition import partition
 from engine.routing import ShardMap
+from engine.store import FencedError, StoreUnavailable
 
-RETRYABLE = (RayActorError, ActorUnavailableError)
+# Ray re-raises an actor's exception as a subclass of the original, so these match remote errors.
+# FencedError is retryable: the handle already points at the newer activation.
+RETRYABLE = (RayActorError, ActorUnavailableError, StoreUnavailable, FencedError)
 
 
 class ShardUnavailable(RuntimeError):

@@ -4,18 +4,21 @@ Pure logic: no Ray, no Redis, no awaits. A batch goes through four steps, each i
 
 1. ``split``: cut every event into parts, one per virtual shard it touches (a vshard is the unit of
    atomic storage, so each part is decided and committed on its own);
-2. ``missing``: name the idempotency and order records the caches lack; the caller fetches them
-   from the store and hands them to ``absorb`` (``None`` for "not stored");
-3. ``decide``: compute decisions and the writes that make them durable, on a staged overlay that
-   leaves the committed state untouched;
-4. ``apply``: once the writes are durable, fold the overlay into the committed state.
+2. ``missing``: name the idempotency and order records the batch needs that no plan in memory
+   holds; the caller reads them from the store (``None`` for "not stored");
+3. ``decide``: compute decisions and the writes that make them durable, on a staged overlay;
+4. ``apply`` once those writes are durable, or ``discard`` if the commit failed.
 
-A failed commit simply drops the plan, so memory never runs ahead of storage.
+Plans decided but not yet committed are *pending*: a later batch is decided on top of them, so a
+shard can decide batch k+1 while batch k is being written. A failed commit discards its plan and
+every later one, so memory never runs ahead of storage. Only stock records stay resident;
+idempotency and order records are read per batch, so memory does not grow with traffic. Plans
+applied while some batch's read was in flight stay in ``recent`` until that read is decided.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,14 +27,18 @@ import orjson
 
 from engine.decisions import WireDecision, merge_parts
 from engine.events import WireEvent
-from engine.idempotency import BoundedCache, fingerprint
 from engine.partition import partition
 from engine.records import SkuRecord
 from engine.routing import ShardMap
+from engine.rules import Staging
 
 IdemKey = tuple[int, str]
 OrderKey = tuple[int, str, str]
 Clock = Callable[[], float]
+
+
+class StaleReadError(RuntimeError):
+    """A batch's store read was not registered with ``begin_read``: a programming error."""
 
 
 @dataclass(slots=True)
@@ -43,7 +50,7 @@ class Part:
     event: WireEvent
 
 
-@dataclass
+@dataclass(slots=True)
 class VShardWrites:
     """Everything one virtual shard must persist for a batch, committed atomically."""
 
@@ -54,299 +61,199 @@ class VShardWrites:
     """(channel, order_id) -> (encoded record, expires): parked cancels expire, orders do not."""
 
 
-@dataclass
+@dataclass(slots=True)
+class Fetched:
+    """Records read from the store for one batch: JSON strings, ``None`` when not stored."""
+
+    idem: dict[IdemKey, str | None] = field(default_factory=dict)
+    orders: dict[OrderKey, str | None] = field(default_factory=dict)
+    since: int = 0
+    """``Ledger.applied`` when the read was issued: later plans may be missing from it."""
+
+
+@dataclass(slots=True)
 class Plan:
     """Staged result of a batch: decisions to answer with and writes to make durable first."""
 
-    decisions: list[WireDecision]
-    writes: dict[int, VShardWrites]
-    records: dict[str, SkuRecord]
-    idem: dict[IdemKey, tuple[str, WireDecision]]
-    orders: dict[OrderKey, dict[str, Any]]
-    changed: dict[str, dict[str, Any]]
+    decisions: list[WireDecision] = field(default_factory=list)
+    writes: defaultdict[int, VShardWrites] = field(default_factory=lambda: defaultdict(VShardWrites))
+    records: dict[str, SkuRecord] = field(default_factory=dict)
+    idem: dict[IdemKey, tuple[str, WireDecision]] = field(default_factory=dict)
+    orders: dict[OrderKey, dict[str, Any]] = field(default_factory=dict)
+    changed: dict[str, dict[str, Any]] = field(default_factory=dict)
     """SKU -> {available, version, source}: quantities the channels must learn about."""
     dirty: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     """SKU -> (vshard, channel of the last change) for SKUs this batch changed."""
+    seq: int = 0
+    """Position in apply order, set by ``apply``."""
 
 
 class Ledger:
     """Master stock for the SKUs of the virtual shards one shard actor owns."""
 
-    def __init__(
-        self,
-        shard_map: ShardMap,
-        clock: Clock,
-        idem_cache: int = 500_000,
-        order_cache: int = 200_000,
-    ) -> None:
+    def __init__(self, shard_map: ShardMap, clock: Clock) -> None:
         self.shard_map = shard_map
         self.clock = clock
         self.records: dict[str, SkuRecord] = {}
-        self.idem: BoundedCache[tuple[str, WireDecision] | None] = BoundedCache(idem_cache)
-        self.orders: BoundedCache[dict[str, Any] | None] = BoundedCache(order_cache)
+        self.pending: list[Plan] = []
+        self.recent: deque[Plan] = deque()
+        self.applied = 0
+        self._reads: Counter[int] = Counter()
+        # Newest live (pending or recent) plan holding each key: one dict probe per lookup
+        # instead of a walk over the plans, which cost a tenth of a decision when pipelined.
+        self._idem_at: dict[IdemKey, Plan] = {}
+        self._order_at: dict[OrderKey, Plan] = {}
+        self._record_at: dict[str, Plan] = {}
+        self.memory: dict[IdemKey | OrderKey, str] = {}
+        """Stand-in for the store's idempotency and order records, used only by ``process``."""
 
-    # -- 1. split ---------------------------------------------------------------------------
     def split(self, events: list[WireEvent]) -> list[Part]:
         """One part per (event, virtual shard); single-SKU events stay whole."""
         return [Part(i, vs, ev) for i, vs, ev in partition(events, self.shard_map.vshard)]
 
-    # -- 2. missing / absorb ----------------------------------------------------------------
     def missing(self, parts: Iterable[Part]) -> tuple[list[IdemKey], list[OrderKey]]:
-        """Records the caches do not hold and ``decide`` will need."""
+        """Keys to read from the store: those the batch needs that no pending plan holds."""
         idem: dict[IdemKey, None] = {}
         orders: dict[OrderKey, None] = {}
+        idem_at, order_at = self._idem_at, self._order_at
         for p in parts:
-            ik = (p.vshard, p.event["key"])
-            if ik not in self.idem:
+            ev = p.event
+            ik = (p.vshard, ev["key"])
+            q = idem_at.get(ik)
+            if q is None or q.seq:
                 idem[ik] = None
-            if p.event["kind"] in ("order_placed", "order_cancelled"):
-                ok = (p.vshard, p.event["channel"], p.event["order_id"])
-                if ok not in self.orders:
+            if "order_id" in ev:
+                ok = (p.vshard, ev["channel"], ev["order_id"])
+                q = order_at.get(ok)
+                if q is None or q.seq:
                     orders[ok] = None
         return list(idem), list(orders)
 
-    def absorb(
-        self,
-        idem: dict[IdemKey, tuple[str, WireDecision] | None],
-        orders: dict[OrderKey, dict[str, Any] | None],
-    ) -> None:
-        """Cache fetched records; ``None`` means the store has none."""
-        for k, v in idem.items():
-            self.idem[k] = v
-        for ok, ov in orders.items():
-            self.orders[ok] = ov
+    def begin_read(self) -> int:
+        """Register a store read about to start; plans applied from now on stay visible to it."""
+        self._reads[self.applied] += 1
+        return self.applied
 
-    # -- 3. decide --------------------------------------------------------------------------
-    def decide(self, events: list[WireEvent], parts: list[Part]) -> Plan:
-        """Decide every part in order against the committed state plus this batch's overlay."""
-        plan = Plan([], defaultdict(VShardWrites), {}, {}, {}, {})
+    def end_read(self, since: int) -> None:
+        """The read registered at ``since`` has been decided (or abandoned)."""
+        self._reads[since] -= 1
+        if not self._reads[since]:
+            del self._reads[since]
+        self._prune()
+
+    def _prune(self) -> None:
+        oldest = min(self._reads) if self._reads else self.applied
+        while self.recent and self.recent[0].seq <= oldest:
+            self._unindex(self.recent.popleft())
+
+    def _unindex(self, plan: Plan) -> None:
+        for ik in plan.idem:
+            if self._idem_at.get(ik) is plan:
+                del self._idem_at[ik]
+        for ok in plan.orders:
+            if self._order_at.get(ok) is plan:
+                del self._order_at[ok]
+
+    def decide(self, events: list[WireEvent], parts: list[Part], fetched: Fetched) -> Plan:
+        """Decide every part in order on top of committed and pending state; stage, don't apply.
+
+        The returned plan is pending until ``apply`` or ``discard``.
+        """
+        if fetched.since != self.applied and fetched.since not in self._reads:
+            raise StaleReadError(f"read at {fetched.since} was not registered with begin_read")
+        plan = Plan()
+        staging = Staging(self, plan, fetched, self.clock())
         by_event: list[list[WireDecision]] = [[] for _ in events]
-        now = self.clock()
         for p in parts:
-            by_event[p.index].append(_Decider(self, plan, p, now).run())
+            by_event[p.index].append(staging.decide(p.vshard, p.event))
         plan.decisions = [merge_parts(ev, ds) for ev, ds in zip(events, by_event, strict=True)]
         for sku, (vs, source) in plan.dirty.items():
             rec = plan.records[sku]
             plan.writes[vs].stock[sku] = rec.encode()
             plan.changed[sku] = {"available": rec.available, "version": rec.version, "source": source}
+        self.pending.append(plan)
+        self._idem_at.update(dict.fromkeys(plan.idem, plan))
+        self._order_at.update(dict.fromkeys(plan.orders, plan))
+        self._record_at.update(dict.fromkeys(plan.records, plan))
         return plan
 
-    # -- 4. apply ---------------------------------------------------------------------------
+    # -- reads through pending and recently applied plans (used by the rules) ----------------
+    def staged_record(self, sku: str) -> SkuRecord | None:
+        q = self._record_at.get(sku)
+        return q.records[sku] if q is not None else self.records.get(sku)
+
+    def staged_idem(self, ik: IdemKey, fetched: Fetched) -> tuple[str, WireDecision] | None:
+        q = self._idem_at.get(ik)
+        if q is not None and (not q.seq or q.seq > fetched.since):
+            return q.idem[ik]
+        raw = fetched.idem[ik]
+        if raw is None:
+            return None
+        fp, decision = orjson.loads(raw)
+        return fp, decision
+
+    def staged_order(self, ok: OrderKey, fetched: Fetched) -> dict[str, Any] | None:
+        q = self._order_at.get(ok)
+        if q is not None and (not q.seq or q.seq > fetched.since):
+            return q.orders[ok]
+        raw = fetched.orders[ok]
+        if raw is None:
+            return None
+        order: dict[str, Any] = orjson.loads(raw)
+        return order
+
+    # -- 4. apply / discard -----------------------------------------------------------------
     def apply(self, plan: Plan) -> None:
-        """Make a committed plan the new state (call only after its writes are durable)."""
+        """Make the oldest pending plan committed state (call only once its writes are durable)."""
+        if not self.pending or self.pending[0] is not plan:
+            raise RuntimeError("plans must be applied in the order they were decided")
+        self.pending.pop(0)
         self.records.update(plan.records)
-        for k, v in plan.idem.items():
-            self.idem[k] = v
-        for ok, ov in plan.orders.items():
-            self.orders[ok] = ov
-        self.idem.trim()
-        self.orders.trim()
+        for sku in plan.records:
+            if self._record_at.get(sku) is plan:
+                del self._record_at[sku]
+        self.applied += 1
+        plan.seq = self.applied
+        plan.writes.clear()  # only its lookups stay in memory, and only while a read needs them
+        self.recent.append(plan)
+        self._prune()
+
+    def discard(self, plan: Plan) -> list[Plan]:
+        """Drop ``plan`` and every plan decided after it (they built on it); returns those dropped."""
+        if plan not in self.pending:
+            return []
+        i = self.pending.index(plan)
+        dropped, self.pending = self.pending[i:], self.pending[:i]
+        for q in dropped:
+            self._unindex(q)
+            for sku in q.records:
+                if self._record_at.get(sku) is q:
+                    del self._record_at[sku]
+        # An older plan's entry may have been shadowed by a dropped one: rebuild from what lives.
+        for q in [*self.recent, *self.pending]:
+            self._idem_at.update({k: q for k in q.idem if k not in self._idem_at})
+            self._order_at.update({k: q for k in q.orders if k not in self._order_at})
+        for q in self.pending:
+            self._record_at.update({k: q for k in q.records})
+        return dropped
 
     def process(self, events: list[WireEvent]) -> list[WireDecision]:
-        """Split, decide and apply with nothing stored: for pure use and tests."""
+        """Split, decide and apply against an in-memory record store: for pure use and tests.
+
+        The dicts in ``memory`` stand in for Redis (the same JSON the store would hold), so the
+        pure path exercises exactly the read-decide-apply cycle of the real one.
+        """
+        memory = self.memory
         parts = self.split(events)
         idem, orders = self.missing(parts)
-        self.absorb(dict.fromkeys(idem), dict.fromkeys(orders))
-        plan = self.decide(events, parts)
+        since = self.begin_read()
+        fetched = Fetched({k: memory.get(k) for k in idem}, {k: memory.get(k) for k in orders}, since)
+        try:
+            plan = self.decide(events, parts, fetched)
+        finally:
+            self.end_read(since)
+        for vs, w in plan.writes.items():
+            memory.update({(vs, key): value for key, value in w.idem})
+            memory.update({(vs, ch, oid): value for (ch, oid), (value, _) in w.orders.items()})
         self.apply(plan)
         return plan.decisions
-
-
-class _Decider:
-    """Decides one part; reads through the plan's overlay and stages its writes there."""
-
-    def __init__(self, ledger: Ledger, plan: Plan, part: Part, now: float) -> None:
-        self.ledger, self.plan, self.part, self.now = ledger, plan, part, now
-        self.ev = part.event
-        self.vs = part.vshard
-        self.w = plan.writes[part.vshard]
-
-    def run(self) -> WireDecision:
-        ik = (self.vs, self.ev["key"])
-        fp = fingerprint(self.ev)
-        seen = self.plan.idem[ik] if ik in self.plan.idem else self.ledger.idem[ik]
-        if seen is not None:
-            first_fp, first = seen
-            if first_fp == fp:
-                return first
-            return {"key": self.ev["key"], "kind": self.ev["kind"], "outcome": "conflict", "lines": []}
-        decision = getattr(self, "_" + self.ev["kind"])()
-        self.plan.idem[ik] = (fp, decision)
-        self.w.idem.append((self.ev["key"], orjson.dumps([fp, decision]).decode()))
-        return decision
-
-    # -- state access through the overlay ---------------------------------------------------
-    def record(self, sku: str) -> SkuRecord | None:
-        rec = self.plan.records.get(sku)
-        if rec is None:
-            committed = self.ledger.records.get(sku)
-            if committed is None:
-                return None
-            rec = self.plan.records[sku] = committed.copy()
-        return rec
-
-    def create(self, sku: str) -> SkuRecord:
-        rec = self.plan.records[sku] = SkuRecord()
-        return rec
-
-    def order(self) -> dict[str, Any] | None:
-        ok = (self.vs, self.ev["channel"], self.ev["order_id"])
-        return self.plan.orders[ok] if ok in self.plan.orders else self.ledger.orders[ok]
-
-    def put_order(self, record: dict[str, Any], expires: bool = False) -> None:
-        ok = (self.vs, self.ev["channel"], self.ev["order_id"])
-        self.plan.orders[ok] = record
-        self.w.orders[(self.ev["channel"], self.ev["order_id"])] = (orjson.dumps(record).decode(), expires)
-
-    def change(self, sku: str, rec: SkuRecord, delta: int, outcome: str, **extra: Any) -> dict[str, Any]:
-        """Apply ``delta`` to on-hand stock (0 is allowed), audit it, and describe the line."""
-        before = rec.available
-        if delta:
-            rec.on_hand += delta
-            rec.version += 1
-            # Encoded once per SKU and batch in ``finish``: a hot SKU changes thousands of times.
-            self.plan.dirty[sku] = (self.vs, self.ev.get("channel"))
-        line = {
-            "sku": sku,
-            "outcome": outcome,
-            "delta": delta,
-            **extra,
-            "available": rec.available,
-            "version": rec.version,
-        }
-        self.audit(sku, delta, before, rec.available, rec.version, outcome)
-        return line
-
-    def audit(
-        self, sku: str, delta: int, before: int | None, after: int | None, version: int | None, outcome: str
-    ) -> None:
-        entry = {
-            "key": self.ev["key"],
-            "kind": self.ev["kind"],
-            "channel": self.ev.get("channel"),
-            "order_id": self.ev.get("order_id"),
-            "sku": sku,
-            "delta": delta,
-            "before": before,
-            "after": after,
-            "version": version,
-            "outcome": outcome,
-            "at": self.now,
-        }
-        self.w.audit.append(orjson.dumps(entry).decode())
-
-    def decision(self, outcome: str, lines: list[dict[str, Any]]) -> WireDecision:
-        d: WireDecision = {"key": self.ev["key"], "kind": self.ev["kind"], "outcome": outcome, "lines": lines}
-        if "order_id" in self.ev:
-            d["channel"], d["order_id"] = self.ev["channel"], self.ev["order_id"]
-        return d
-
-    # -- one method per event kind ----------------------------------------------------------
-    def _order_placed(self) -> WireDecision:
-        existing = self.order()
-        if existing is not None and existing["status"] != "parked_cancel":
-            return self.decision("duplicate_order", existing["lines"])
-        if existing is not None:  # its cancel came first: record it, move no stock
-            lines = [
-                self.change(
-                    ln["sku"],
-                    self.record(ln["sku"]) or SkuRecord(),
-                    0,
-                    "cancelled",
-                    requested=ln["quantity"],
-                    accepted=0,
-                )
-                for ln in self.ev["lines"]
-            ]
-            self.put_order({"status": "cancelled", "lines": lines, "at": self.now})
-            return self.decision("cancelled", lines)
-        lines = [self._take(ln["sku"], ln["quantity"]) for ln in self.ev["lines"]]
-        status = "oversold" if any(ln["outcome"] == "insufficient" for ln in lines) else "accepted"
-        self.put_order({"status": status, "lines": lines, "at": self.now})
-        return self.decision("applied", lines)
-
-    def _take(self, sku: str, quantity: int) -> dict[str, Any]:
-        rec = self.record(sku)
-        if rec is None:
-            self.audit(sku, 0, None, None, None, "unknown_sku")
-            return {
-                "sku": sku,
-                "outcome": "unknown_sku",
-                "delta": 0,
-                "requested": quantity,
-                "accepted": 0,
-                "available": None,
-                "version": None,
-            }
-        take = min(quantity, max(rec.available, 0))
-        outcome = "accepted" if take == quantity else "insufficient"
-        return self.change(sku, rec, -take, outcome, requested=quantity, accepted=take)
-
-    def _order_cancelled(self) -> WireDecision:
-        existing = self.order()
-        if existing is None or existing["status"] == "parked_cancel":
-            if existing is None:
-                self.put_order(
-                    {"status": "parked_cancel", "cancel_key": self.ev["key"], "at": self.now}, expires=True
-                )
-            return self.decision("parked", [])
-        if existing["status"] == "cancelled":
-            return self.decision("already_cancelled", [])
-        lines = []
-        for ln in existing["lines"]:
-            rec = self.record(ln["sku"])
-            if rec is not None and ln.get("accepted"):
-                lines.append(self.change(ln["sku"], rec, ln["accepted"], "returned"))
-        self.put_order({**existing, "status": "cancelled", "cancelled_at": self.now})
-        return self.decision("applied", lines)
-
-    def _stock_set(self) -> WireDecision:
-        sku = self.ev["sku"]
-        rec = self.record(sku) or self.create(sku)
-        return self.decision("applied", [self.change(sku, rec, self.ev["quantity"] - rec.on_hand, "set")])
-
-    def _stock_adjusted(self) -> WireDecision:
-        sku, delta = self.ev["sku"], self.ev["delta"]
-        rec = self.record(sku)
-        if (rec.available if rec else 0) + delta < 0:
-            self.audit(
-                sku,
-                0,
-                rec.available if rec else None,
-                rec.available if rec else None,
-                rec.version if rec else None,
-                "rejected",
-            )
-            return self.decision(
-                "rejected",
-                [
-                    {
-                        "sku": sku,
-                        "outcome": "rejected",
-                        "delta": 0,
-                        "available": rec.available if rec else None,
-                        "version": rec.version if rec else None,
-                    }
-                ],
-            )
-        rec = rec or self.create(sku)
-        return self.decision("applied", [self.change(sku, rec, delta, "adjusted")])
-
-    def _channel_quantity_reported(self) -> WireDecision:
-        sku = self.ev["sku"]
-        rec = self.record(sku)
-        avail, ver = (rec.available, rec.version) if rec else (None, None)
-        self.audit(sku, 0, avail, avail, ver, "noted")
-        return self.decision(
-            "noted",
-            [
-                {
-                    "sku": sku,
-                    "outcome": "noted",
-                    "delta": 0,
-                    "reported": self.ev["quantity"],
-                    "available": avail,
-                    "version": ver,
-                }
-            ],
-        )

@@ -1,22 +1,28 @@
-"""One shard's decision loop without Ray: load, then decode -> decide -> persist -> answer per batch.
+"""One shard's decision loop without Ray: read, decide, commit in order, answer.
 
 The Ray actor in ``actors.shard`` is a thin shell around this class, so everything here is tested
-against a real Redis without a cluster.
+against a real Redis without a cluster. Batches overlap: while batch k is being written, batch k+1
+is read and decided on top of k's staged state. Commits leave in decision order from one task
+(group commit: whatever queued while a write was in flight goes in the next pipeline), and a
+batch is answered only after its own commit returns.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
+import redis.asyncio as aioredis
 
 from engine.decisions import WireDecision
 from engine.events import WireEvent
-from engine.ledger import Clock, Ledger
+from engine.ledger import Clock, Ledger, Plan
 from engine.routing import ShardMap
-from engine.store import Keys, ShardStore
+from engine.store import FencedError, Keys, ShardStore, StoreUnavailable
 
 
 @dataclass
@@ -28,13 +34,13 @@ class BatchResult:
 
 
 class ShardCore:
-    """Master stock for the vshards of physical shard ``shard``; not thread-safe by design (one caller)."""
+    """Master stock for the vshards of physical shard ``shard``. Runs on one event loop."""
 
     def __init__(
         self,
         shard: int,
         shard_map: ShardMap,
-        client: redis.Redis,
+        client: aioredis.Redis,
         keys: Keys,
         idem_ttl_s: int = 72 * 3600,
         audit_maxlen: int = 100_000,
@@ -54,34 +60,112 @@ class ShardCore:
             audit_maxlen=audit_maxlen,
         )
         self.loaded_in_s = 0.0
+        self.generation = 0
+        """Bumped on every reload: a batch read under an older generation is read again."""
+        self.fenced = False
+        self._stale = False
+        self._reloading: asyncio.Future[None] | None = None
+        self._queue: deque[tuple[Plan, asyncio.Future[None]]] = deque()
+        self._wake = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
 
-    def start(self) -> ShardCore:
+    async def start(self) -> ShardCore:
         """Fence older activations, then load every owned SKU (so nothing older writes after the load)."""
         t0 = time.perf_counter()
-        self.store.check_layout(self.shard_map.vshards)
-        self.store.claim()
-        self.ledger.records = self.store.load()
+        await self.store.check_layout(self.shard_map.vshards)
+        await self.store.claim()
+        await self._load()
         self.loaded_in_s = time.perf_counter() - t0
+        self._committer = asyncio.get_running_loop().create_task(self._commit_loop())
         return self
 
-    def apply_batch(self, events: list[WireEvent]) -> BatchResult:
-        """Decide a batch and make it durable before returning.
+    async def _load(self) -> None:
+        self.ledger.records = await self.store.load()
+        # Resident records never die; keeping them out of the collector's sweeps keeps GC pauses
+        # proportional to one batch, not to the catalog.
+        gc.freeze()
 
-        Two round trips at most: one to fetch records the caches lack (none once warm, except
-        for new keys), one to commit. If the commit raises, memory is unchanged and the whole batch
-        may be retried as is: committed parts are then answered from their idempotency records.
-        """
+    async def apply_batch(self, events: list[WireEvent]) -> BatchResult:
+        """Decide a batch and return once it is durable (see ``actors.shard.SkuShard.apply_batch``)."""
         if not events:
             return BatchResult([])
         parts = self.ledger.split(events)
-        idem, orders = self.ledger.missing(parts)
-        if idem or orders:
-            self.ledger.absorb(*self.store.fetch(idem, orders))
-        plan = self.ledger.decide(events, parts)
-        if plan.writes:
-            self.store.commit(plan.writes, self.clock())
-        self.ledger.apply(plan)
+        while True:
+            await self._ensure_fresh()
+            generation = self.generation
+            idem, orders = self.ledger.missing(parts)
+            since = self.ledger.begin_read()
+            try:
+                fetched = await self.store.fetch(idem, orders, since)
+            except BaseException:
+                self.ledger.end_read(since)
+                raise
+            if generation == self.generation and not self._stale:
+                break  # nothing was reloaded while we read: what we read is consistent with memory
+            self.ledger.end_read(since)
+        # From here to the enqueue there is no await: the decision is atomic on this loop.
+        try:
+            plan = self.ledger.decide(events, parts, fetched)
+        finally:
+            self.ledger.end_read(since)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((plan, done))
+        self._wake.set()
+        await done
         return BatchResult(plan.decisions, plan.changed)
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                group = list(self._queue)
+                self._queue.clear()
+                await self._commit_group(group)
+
+    async def _commit_group(self, group: list[tuple[Plan, asyncio.Future[None]]]) -> None:
+        try:
+            await self.store.commit([plan.writes for plan, _ in group])
+        except Exception as exc:  # every failure fails its batches; none is swallowed
+            self._fail_from(group[0][0], exc, group)
+            return
+        for plan, done in group:
+            self.ledger.apply(plan)
+            if not done.done():
+                done.set_result(None)
+
+    def _fail_from(self, plan: Plan, exc: Exception, group: list[tuple[Plan, asyncio.Future[None]]]) -> None:
+        """A commit failed: drop it and everything decided after it, and reload before deciding again."""
+        self.ledger.discard(plan)
+        if isinstance(exc, FencedError):
+            self.fenced = True
+        self._stale = True
+        waiting = group + list(self._queue)
+        self._queue.clear()
+        for _, done in waiting:
+            if not done.done():
+                done.set_exception(exc)
+
+    async def _ensure_fresh(self) -> None:
+        """After a failed commit, some vshard writes may have landed: reload stock from Redis (once)."""
+        if self.fenced:
+            raise FencedError(f"shard {self.shard} was superseded by a newer activation")
+        while self._stale:
+            if self._reloading is None:
+                self._reloading = asyncio.get_running_loop().create_future()
+                try:
+                    await self._load()
+                    self.generation += 1
+                    self._stale = False
+                    self._reloading.set_result(None)
+                except Exception as exc:
+                    self._reloading.set_exception(exc)
+                    self._reloading.exception()  # retrieved here; waiters get their own error below
+                    raise StoreUnavailable(f"reload after failed commit: {exc}") from exc
+                finally:
+                    self._reloading = None
+            else:
+                await asyncio.shield(self._reloading)
 
     def get(self, sku: str) -> dict[str, Any] | None:
         """The committed record of one SKU, or ``None`` if this shard has never seen it."""
@@ -102,5 +186,6 @@ class ShardCore:
             "skus": len(self.ledger.records),
             "epoch": self.store.token,
             "loaded_in_s": self.loaded_in_s,
-            "idem_cached": len(self.ledger.idem),
+            "pending": len(self.ledger.pending),
+            "applied": self.ledger.applied,
         }

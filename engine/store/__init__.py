@@ -1,6 +1,6 @@
 """Durable storage of master stock: Redis (or the embedded Redis-protocol server) behind one small API."""
 
 from engine.store.keys import Keys
-from engine.store.shard_store import FencedError, ShardStore
+from engine.store.shard_store import FencedError, ShardStore, StoreUnavailable
 
-__all__ = ["FencedError", "Keys", "ShardStore"]
+__all__ = ["FencedError", "Keys", "ShardStore", "StoreUnavailable"]

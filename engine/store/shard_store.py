@@ -1,7 +1,8 @@
-"""A shard's view of Redis: claim its vshards, load them, fetch missing records, commit a batch.
+"""A shard's view of Redis: claim its vshards, load them, read a batch's records, commit plans.
 
 Each method is one network round trip (a pipeline), whatever the batch size: one Redis call per
-decision would cap the system at the ~13,000 calls/s measured for single Lua calls.
+decision would cap the system at the ~13,000 calls/s measured for single Lua calls. Async
+(``redis.asyncio``) so a shard can decide its next batch while the last one is being written.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 
 import orjson
 import redis
+import redis.asyncio as aioredis
 
-from engine.ledger import IdemKey, OrderKey, VShardWrites
+from engine.ledger import Fetched, IdemKey, OrderKey, VShardWrites
 from engine.records import SkuRecord
 from engine.store.keys import Keys
 
@@ -24,12 +26,16 @@ class FencedError(RuntimeError):
     """A newer activation of this shard owns the vshards: this one must stop writing."""
 
 
+class StoreUnavailable(RuntimeError):
+    """Redis could not be reached or refused a write; the batch was not answered and may be retried."""
+
+
 class ShardStore:
     """Storage for one physical shard: the vshards it owns and the epoch it holds them under."""
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: aioredis.Redis,
         keys: Keys,
         shard: int,
         vshards: list[int],
@@ -47,100 +53,96 @@ class ShardStore:
         self.token: str | None = None
         self._commit = self.r.register_script(_COMMIT_LUA)
 
-    def check_layout(self, total_vshards: int) -> None:
+    async def check_layout(self, total_vshards: int) -> None:
         """Refuse to run on data written with a different vshard count (keys would not match)."""
-        stored = self.r.hsetnx(self.keys.meta(), "vshards", total_vshards)
+        stored = await self.r.hsetnx(self.keys.meta(), "vshards", total_vshards)
         if not stored:
-            existing = int(self.r.hget(self.keys.meta(), "vshards") or total_vshards)
+            existing = int(await self.r.hget(self.keys.meta(), "vshards") or total_vshards)
             if existing != total_vshards:
                 raise RuntimeError(f"store holds data for {existing} vshards, configured {total_vshards}")
 
-    def claim(self) -> str:
+    async def claim(self) -> str:
         """Start a new epoch and take ownership of every owned vshard, fencing older activations."""
-        epoch = self.r.incr(self.keys.epoch(self.shard))
+        epoch = await self.r.incr(self.keys.epoch(self.shard))
         token = f"{self.shard}:{epoch}"
         pipe = self.r.pipeline(transaction=False)
         for vs in self.vshards:
             pipe.set(self.keys.owner(vs), token)
-        pipe.execute()
+        await pipe.execute()
         self.token = token
         return token
 
-    def load(self) -> dict[str, SkuRecord]:
+    async def load(self) -> dict[str, SkuRecord]:
         """Every SKU record of the owned vshards (call after ``claim``, so nothing older can write)."""
         pipe = self.r.pipeline(transaction=False)
         for vs in self.vshards:
             pipe.hgetall(self.keys.stock(vs))
         records: dict[str, SkuRecord] = {}
         decode = SkuRecord.decode
-        for h in pipe.execute():
+        for h in await pipe.execute():
             for sku, raw in h.items():
                 records[sku.decode()] = decode(raw)
         return records
 
-    def fetch(
-        self, idem: list[IdemKey], orders: list[OrderKey]
-    ) -> tuple[dict[IdemKey, Any], dict[OrderKey, Any]]:
-        """Read idempotency and order records in one round trip; absent ones map to ``None``."""
+    async def fetch(self, idem: list[IdemKey], orders: list[OrderKey], since: int) -> Fetched:
+        """Read idempotency and order records (as JSON) in one round trip; absent ones map to ``None``."""
+        fetched = Fetched(since=since)
         if not idem and not orders:
-            return {}, {}
+            return fetched
         groups: dict[int, list[tuple[str, Any]]] = defaultdict(list)
         for ik in idem:
             groups[ik[0]].append(("i", ik))
         for ok in orders:
             groups[ok[0]].append(("o", ok))
         pipe = self.r.pipeline(transaction=False)
-        order_of_groups = list(groups.items())
-        for vs, items in order_of_groups:
-            names = [
-                self.keys.idem(vs, k[1]) if t == "i" else self.keys.order(vs, k[1], k[2]) for t, k in items
-            ]
-            pipe.mget(names)
-        found_idem: dict[IdemKey, Any] = {}
-        found_orders: dict[OrderKey, Any] = {}
-        for (_, items), values in zip(order_of_groups, pipe.execute(), strict=True):
+        grouped = list(groups.items())
+        for vs, items in grouped:
+            pipe.mget(
+                [self.keys.idem(vs, k[1]) if t == "i" else self.keys.order(vs, k[1], k[2]) for t, k in items]
+            )
+        try:
+            replies = await pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        for (_, items), values in zip(grouped, replies, strict=True):
             for (t, k), raw in zip(items, values, strict=True):
-                value = orjson.loads(raw) if raw is not None else None
-                if t == "i":
-                    found_idem[k] = tuple(value) if value is not None else None
-                else:
-                    found_orders[k] = value
-        return found_idem, found_orders
+                target = fetched.idem if t == "i" else fetched.orders
+                target[k] = raw.decode() if raw is not None else None
+        return fetched
 
-    def commit(self, writes: dict[int, VShardWrites], at: float) -> None:
-        """Persist a batch: one Lua call per touched vshard, all in one pipeline (one round trip).
+    async def commit(self, plans: list[dict[int, VShardWrites]]) -> None:
+        """Persist plans in order: one Lua call per touched vshard, all in one pipeline (one round trip).
 
-        Raises ``FencedError`` if any vshard has a newer owner. Vshards commit independently; a
-        crash between them leaves whole vshard parts committed or not, and retried events find
-        the committed parts through their idempotency records.
+        Raises ``FencedError`` if a vshard has a newer owner, ``StoreUnavailable`` on any other
+        failure. Vshard scripts commit independently, so after a failure some may have landed:
+        the caller must reload from Redis before deciding again (retried events then find the
+        landed parts through their idempotency records).
         """
         if self.token is None:
             raise FencedError("shard has not claimed its vshards")
         pipe = self.r.pipeline(transaction=False)
-        for vs, w in writes.items():
-            keys, args = self._commit_args(vs, w, at)
-            self._commit(keys=keys, args=args, client=pipe)
+        for writes in plans:
+            for vs, w in writes.items():
+                keys, args = self._commit_args(vs, w)
+                await self._commit(keys=keys, args=args, client=pipe)
         try:
-            pipe.execute()
+            await pipe.execute()
         except redis.ResponseError as exc:
             if "FENCED" in str(exc):
                 raise FencedError(str(exc)) from exc
-            raise
+            raise StoreUnavailable(str(exc)) from exc
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
-    def _commit_args(self, vs: int, w: VShardWrites, at: float) -> tuple[list[str], list[Any]]:
+    def _commit_args(self, vs: int, w: VShardWrites) -> tuple[list[str], list[Any]]:
         k = self.keys
-        keys: list[str] = [k.owner(vs), k.stock(vs), k.audit(vs)]
-        args: list[Any] = [self.token, self.idem_ttl_s, self.audit_maxlen, self.park_ttl_s, len(w.stock)]
-        for sku, rec in w.stock.items():
-            args += (sku, rec)
-        args.append(len(w.idem))
-        for key, value in w.idem:
-            keys.append(k.idem(vs, key))
-            args.append(value)
-        args.append(len(w.audit))
-        args += w.audit
-        args.append(len(w.orders))
-        for (channel, order_id), (value, expires) in w.orders.items():
-            keys.append(k.order(vs, channel, order_id))
-            args += (value, "1" if expires else "0")
-        return keys, args
+        payload = orjson.dumps(
+            {
+                "s": list(w.stock.items()),
+                "i": w.idem,
+                "a": w.audit,
+                "o": [[ch, oid, value, expires] for (ch, oid), (value, expires) in w.orders.items()],
+            }
+        )
+        keys = [k.owner(vs), k.stock(vs), k.audit(vs)]
+        return keys, [self.token, self.idem_ttl_s, self.audit_maxlen, self.park_ttl_s, k.tag(vs), payload]

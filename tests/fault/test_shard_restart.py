@@ -21,6 +21,7 @@ from engine.store import Keys
 from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.fault
+TOTAL = 20_000
 
 
 def test_killed_shard_restarts_with_state_equal_to_redis(
@@ -37,7 +38,7 @@ def test_killed_shard_restarts_with_state_equal_to_redis(
 
     def stream() -> None:
         n = 0
-        while not stop.is_set() and n < 6000:
+        while not stop.is_set() and n < TOTAL:
             evs = [
                 {
                     "kind": "order_placed",
@@ -54,7 +55,9 @@ def test_killed_shard_restarts_with_state_equal_to_redis(
 
     t = threading.Thread(target=stream)
     t.start()
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while len(acked) < TOTAL // 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
     before_kill = len(acked)
     handle = ray.get_actor(shard_name(prefix, victim), namespace=NAMESPACE)
     old_pid = ray.get(handle.stats.remote())["pid"]
@@ -64,7 +67,7 @@ def test_killed_shard_restarts_with_state_equal_to_redis(
     assert not t.is_alive()
     stats = ray.get(handle.stats.remote())
     assert stats["pid"] != old_pid and stats["epoch"].endswith(":2")  # a new activation, fenced epoch
-    assert len(acked) == 6000 and before_kill < 6000
+    assert len(acked) == TOTAL and before_kill < TOTAL
 
     # Every acknowledged decision is durable: the idempotency record holds the same answer.
     keys = Keys(prefix)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.ledger import Ledger
+from engine.ledger import Fetched, Ledger
 from engine.routing import ShardMap
 
 
@@ -153,8 +153,10 @@ def test_failed_commit_leaves_state_untouched() -> None:
     led.process([stock_set("s", "A", 5)])
     parts = led.split([order("o1", "1", ("A", 2))])
     idem, orders = led.missing(parts)
-    led.absorb(dict.fromkeys(idem), dict.fromkeys(orders))
-    led.decide([order("o1", "1", ("A", 2))], parts)  # plan dropped: the commit "failed"
+    plan = led.decide(
+        [order("o1", "1", ("A", 2))], parts, Fetched(dict.fromkeys(idem), dict.fromkeys(orders), led.applied)
+    )
+    assert led.discard(plan) == [plan]  # the commit "failed"
     assert led.records["A"].available == 5
     [d] = led.process([order("o1", "1", ("A", 2))])
     assert d["lines"][0]["accepted"] == 2 and led.records["A"].available == 3

@@ -1,79 +1,122 @@
-"""ShardCore over fakeredis (pure store logic): commit, reload, fencing, retried batches."""
+"""ShardCore over fakeredis (store logic only): commit, reload, fencing, pipelined batches, failures."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import fakeredis
 import pytest
 
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
-from engine.store import FencedError, Keys
+from engine.store import FencedError, Keys, StoreUnavailable
+
+SMAP = ShardMap(1, vshards=16)
 
 
-def core(r: fakeredis.FakeRedis) -> ShardCore:
-    return ShardCore(0, ShardMap(1, vshards=16), r, Keys("u"), clock=lambda: 5.0).start()
+async def core(server: fakeredis.FakeServer) -> ShardCore:
+    client = fakeredis.FakeAsyncRedis(server=server)
+    return await ShardCore(0, SMAP, client, Keys("u"), clock=lambda: 5.0).start()
+
+
+def order(key: str, oid: str, sku: str = "A", q: int = 1) -> dict[str, Any]:
+    return {
+        "kind": "order_placed",
+        "key": key,
+        "channel": "x",
+        "order_id": oid,
+        "lines": [{"sku": sku, "quantity": q}],
+    }
 
 
 def test_reload_equals_committed_state_and_retries_replay() -> None:
-    r = fakeredis.FakeRedis()
-    c = core(r)
-    c.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 4}])
-    first = c.apply_batch(
-        [
-            {
-                "kind": "order_placed",
-                "key": "o",
-                "channel": "x",
-                "order_id": "1",
-                "lines": [{"sku": "A", "quantity": 3}],
-            }
-        ]
-    ).decisions
-    c2 = core(r)  # a restart: new epoch, state from Redis, empty caches
-    assert c2.get("A") == c.get("A")
-    again = c2.apply_batch(
-        [
-            {
-                "kind": "order_placed",
-                "key": "o",
-                "channel": "x",
-                "order_id": "1",
-                "lines": [{"sku": "A", "quantity": 3}],
-            }
-        ]
-    ).decisions
-    assert again == first and c2.get("A")["available"] == 1  # type: ignore[index]
-    cancel = c2.apply_batch(
-        [{"kind": "order_cancelled", "key": "c", "channel": "x", "order_id": "1", "skus": ["A"]}]
-    ).decisions
-    assert cancel[0]["lines"][0]["delta"] == 3
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        c = await core(server)
+        await c.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 4}])
+        first = (await c.apply_batch([order("o", "1", q=3)])).decisions
+        c2 = await core(server)  # a restart: new epoch, state from Redis
+        assert c2.get("A") == c.get("A")
+        again = (await c2.apply_batch([order("o", "1", q=3)])).decisions
+        assert again == first and c2.get("A")["available"] == 1  # type: ignore[index]
+        cancel = (
+            await c2.apply_batch(
+                [{"kind": "order_cancelled", "key": "c", "channel": "x", "order_id": "1", "skus": ["A"]}]
+            )
+        ).decisions
+        assert cancel[0]["lines"][0]["delta"] == 3
+
+    asyncio.run(go())
 
 
 def test_stale_activation_cannot_write() -> None:
-    r = fakeredis.FakeRedis()
-    old = core(r)
-    core(r)
-    with pytest.raises(FencedError):
-        old.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 4}])
-    assert old.get("A") is None  # memory did not run ahead of storage
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        old = await core(server)
+        await core(server)
+        with pytest.raises(FencedError):
+            await old.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 4}])
+        assert old.get("A") is None  # memory did not run ahead of storage
+        with pytest.raises(FencedError):  # and it stays retired
+            await old.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 4}])
+
+    asyncio.run(go())
 
 
-def test_audit_entry_per_decided_line() -> None:
-    r = fakeredis.FakeRedis()
-    c = core(r)
-    c.apply_batch(
-        [
-            {"kind": "stock_set", "key": "s", "sku": "A", "quantity": 4},
-            {
-                "kind": "order_placed",
-                "key": "o",
-                "channel": "x",
-                "order_id": "1",
-                "lines": [{"sku": "A", "quantity": 1}],
-            },
+def test_concurrent_batches_with_shared_duplicates_decide_once() -> None:
+    async def go() -> None:
+        c = await core(fakeredis.FakeServer())
+        await c.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 50}])
+        batches = [
+            [order(f"k{(b * 7 + i) % 40}", f"{(b * 7 + i) % 40}") for i in range(10)] for b in range(12)
         ]
-    )
-    vs = ShardMap(1, vshards=16).vshard("A")
-    entries = r.xrange(Keys("u").audit(vs))
-    assert len(entries) == 2
-    assert r.ttl(Keys("u").idem(vs, "o")) > 71 * 3600
+        results = await asyncio.gather(*(c.apply_batch(b) for b in batches))
+        seen: dict[str, Any] = {}
+        for b, r in zip(batches, results, strict=True):
+            for ev, d in zip(b, r.decisions, strict=True):
+                assert seen.setdefault(ev["key"], d) == d
+        assert c.get("A")["available"] == 50 - len(seen)  # type: ignore[index]
+
+    asyncio.run(go())
+
+
+def test_failed_commit_fails_its_batch_and_later_ones_then_reloads() -> None:
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        c = await core(server)
+        await c.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 10}])
+        real_commit = c.store.commit
+
+        async def commit_then_lose_redis(plans: Any) -> None:
+            server.connected = False  # Redis goes away between the read and the write
+            await real_commit(plans)
+
+        c.store.commit = commit_then_lose_redis  # type: ignore[method-assign]
+        first, second = await asyncio.gather(
+            c.apply_batch([order("o1", "1")]), c.apply_batch([order("o2", "2")]), return_exceptions=True
+        )
+        assert isinstance(first, StoreUnavailable) and isinstance(second, StoreUnavailable)
+        assert c.get("A")["available"] == 10  # type: ignore[index]
+        with pytest.raises(StoreUnavailable):  # cannot reload while Redis is away
+            await c.apply_batch([order("o1", "1")])
+        c.store.commit = real_commit  # type: ignore[method-assign]
+        server.connected = True
+        d = (await c.apply_batch([order("o1", "1")])).decisions
+        assert d[0]["lines"][0]["accepted"] == 1 and c.get("A")["available"] == 9  # type: ignore[index]
+
+    asyncio.run(go())
+
+
+def test_audit_entry_per_decided_line_and_idempotency_ttl() -> None:
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        c = await core(server)
+        await c.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 4}, order("o", "1")])
+        r = fakeredis.FakeRedis(server=server)
+        vs = SMAP.vshard("A")
+        assert len(r.xrange(Keys("u").audit(vs))) == 2
+        assert r.ttl(Keys("u").idem(vs, "o")) > 71 * 3600
+        assert r.ttl(Keys("u").order(vs, "x", "1")) == -1  # orders do not expire
+
+    asyncio.run(go())
