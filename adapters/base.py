@@ -111,7 +111,9 @@ class OutboundAdapter(Protocol):
         """Classify the channel's answer per SKU and read its throttle signals."""
         ...
 
-    async def import_catalog(self, client: httpx.AsyncClient, channel: ChannelConfig) -> dict[str, dict[str, Any]]:
+    async def import_catalog(
+        self, client: httpx.AsyncClient, channel: ChannelConfig
+    ) -> dict[str, dict[str, Any]]:
         """SKU -> channel ids for every listing, paging through the channel's catalog."""
         ...
 

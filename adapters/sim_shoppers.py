@@ -1,0 +1,143 @@
+"""Simulated shoppers: buy on a schedule while the listing covers it, then send the signed webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from adapters.sim_core import SimOrder, SimulatedStore
+
+WebhookRenderer = Callable[["SimOrder"], tuple[bytes, dict[str, str]]]
+"""Turns an order into the marketplace's webhook: raw body and headers (signature included)."""
+
+
+@dataclass
+class ShopperConfig:
+    """How shoppers behave; ``hot_share`` of orders go to ``hot_skus`` when there are any."""
+
+    rate_per_s: float = 10.0
+    hot_skus: Sequence[str] = ()
+    hot_share: float = 0.8
+    max_units: int = 1
+    seed: int = 0
+    gateway_url: str | None = None
+    timeout_s: float = 5.0
+    max_in_flight: int = 256
+
+
+class SimulatedShoppers:
+    """An open-loop stream of shoppers buying from one simulated marketplace.
+
+    Orders leave on a Poisson schedule at ``rate_per_s``. Each picks a SKU (skewed toward the hot
+    ones) and 1..``max_units`` units; the store sells only if its listed quantity covers the order,
+    otherwise the sale is refused and counted, as a real marketplace refuses checkout. An accepted
+    sale decrements the listing, is recorded, and its webhook (rendered and signed by the
+    marketplace's ``render``) is POSTed to ``gateway_url`` without retries; the delivery's outcome is
+    stored on the order (``delivered`` False when it failed, which is what reconciliation must repair).
+    ``accepts(status)`` says which answers the marketplace counts as delivered.
+    """
+
+    def __init__(
+        self,
+        store: SimulatedStore,
+        render: WebhookRenderer,
+        config: ShopperConfig,
+        accepts: Callable[[int], bool] = lambda status: 200 <= status < 300,
+    ) -> None:
+        self.store, self.render, self.config, self.accepts = store, render, config, accepts
+        self.offered = 0
+        self._rng = random.Random(config.seed)
+        self._stop = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, duration_s: float | None = None, max_orders: int | None = None) -> asyncio.Task[None]:
+        """Run in the running loop until stopped, ``duration_s`` elapses or ``max_orders`` were offered."""
+        self.task = asyncio.get_running_loop().create_task(self.run(duration_s, max_orders))
+        return self.task
+
+    async def stop(self) -> None:
+        """Stop offering, wait for the webhooks already on their way, and return."""
+        self._stop.set()
+        if self.task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def run(self, duration_s: float | None = None, max_orders: int | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        start = next_t = loop.time()
+        async with httpx.AsyncClient(timeout=self.config.timeout_s) as client:
+            while not self._stop.is_set() and (max_orders is None or self.offered < max_orders):
+                next_t += self._rng.expovariate(self.config.rate_per_s)
+                if duration_s is not None and next_t - start > duration_s:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), max(0.0, next_t - loop.time()))
+                    break
+                await self._offer(client)
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, timeout=self.config.timeout_s + 1)
+
+    def stats(self) -> dict[str, int | bool]:
+        orders = self.store.orders
+        return {
+            "running": self.task is not None and not self.task.done(),
+            "offered": self.offered,
+            "accepted": len(orders),
+            "refused": len(self.store.refused),
+            "delivered": sum(1 for o in orders if o.delivered),
+            "failed": sum(1 for o in orders if o.delivered is False),
+        }
+
+    def _pick(self) -> tuple[str, int] | None:
+        skus = list(self.store.listings)
+        if not skus:
+            return None
+        hot = [s for s in self.config.hot_skus if s in self.store.listings]
+        pool = hot if hot and self._rng.random() < self.config.hot_share else skus
+        return self._rng.choice(pool), self._rng.randint(1, max(1, self.config.max_units))
+
+    async def _offer(self, client: httpx.AsyncClient) -> None:
+        pick = self._pick()
+        if pick is None:
+            return
+        self.offered += 1
+        order = self.store.try_sell([pick])
+        if order is None:
+            return
+        if self.config.gateway_url is None:
+            self.store.mark_delivery(order, False, None, "no gateway configured")
+            return
+        # Backpressure: a slow gateway delays the schedule rather than growing tasks without bound.
+        while len(self._in_flight) >= self.config.max_in_flight:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.get_running_loop().create_task(self._deliver(client, order))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _deliver(self, client: httpx.AsyncClient, order: SimOrder) -> None:
+        assert self.config.gateway_url is not None
+        body, headers = self.render(order)
+        try:
+            response = await client.post(self.config.gateway_url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            self.store.mark_delivery(order, False, None, f"{type(exc).__name__}: {exc}")
+            return
+        ok = self.accepts(response.status_code)
+        self.store.mark_delivery(order, ok, response.status_code, "" if ok else response.text[:200])
+
+
+async def deliver_once(
+    store: SimulatedStore, render: WebhookRenderer, order: SimOrder, url: str, accepts: Callable[[int], bool]
+) -> None:
+    """Send one order's webhook now (used by the control surface's manual orders)."""
+    shoppers = SimulatedShoppers(store, render, ShopperConfig(gateway_url=url), accepts)
+    async with httpx.AsyncClient(timeout=shoppers.config.timeout_s) as client:
+        await shoppers._deliver(client, order)
