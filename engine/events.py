@@ -80,8 +80,45 @@ class ChannelQuantityReported(_Event):
     quantity: int
 
 
+class OrderReserve(_Event):
+    """Step 1 of an all-or-nothing order (``POST /v1/orders``): hold the units of every line, or none."""
+
+    kind: Literal["order_reserve"] = "order_reserve"
+    txn: Annotated[str, Field(min_length=1, max_length=400)]
+    channel: ChannelId
+    order_id: Annotated[str, Field(min_length=1, max_length=200)]
+    lines: tuple[OrderLine, ...] = Field(min_length=1, max_length=1000)
+
+
+class OrderCommit(_Event):
+    """Step 2, every line held: turn the held units into a sale."""
+
+    kind: Literal["order_commit"] = "order_commit"
+    txn: Annotated[str, Field(min_length=1, max_length=400)]
+    channel: ChannelId
+    order_id: Annotated[str, Field(min_length=1, max_length=200)]
+    skus: tuple[Sku, ...] = Field(min_length=1, max_length=1000)
+
+
+class OrderRelease(_Event):
+    """Step 2, some line short (or the order expired): give the held units back."""
+
+    kind: Literal["order_release"] = "order_release"
+    txn: Annotated[str, Field(min_length=1, max_length=400)]
+    channel: ChannelId
+    order_id: Annotated[str, Field(min_length=1, max_length=200)]
+    skus: tuple[Sku, ...] = Field(min_length=1, max_length=1000)
+
+
 Event = Annotated[
-    OrderPlaced | OrderCancelled | StockSet | StockAdjusted | ChannelQuantityReported,
+    OrderPlaced
+    | OrderCancelled
+    | StockSet
+    | StockAdjusted
+    | ChannelQuantityReported
+    | OrderReserve
+    | OrderCommit
+    | OrderRelease,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -93,10 +130,9 @@ WireEvent = dict[str, Any]
 
 def event_skus(event: WireEvent) -> list[str]:
     """The SKUs an event touches, in order, without duplicates."""
-    kind = event["kind"]
-    if kind == "order_placed":
+    if "lines" in event:
         return list(dict.fromkeys(line["sku"] for line in event["lines"]))
-    if kind == "order_cancelled":
+    if "skus" in event:
         return list(dict.fromkeys(event["skus"]))
     return [event["sku"]]
 

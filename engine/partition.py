@@ -17,8 +17,7 @@ def partition(events: list[WireEvent], owner: Callable[[str], int]) -> list[tupl
     """
     out: list[tuple[int, int, WireEvent]] = []
     for i, ev in enumerate(events):
-        kind = ev["kind"]
-        if kind == "order_placed":
+        if "lines" in ev:
             lines = ev["lines"]
             if len(lines) == 1:
                 out.append((i, owner(lines[0]["sku"]), ev))
@@ -27,7 +26,7 @@ def partition(events: list[WireEvent], owner: Callable[[str], int]) -> list[tupl
             for line in lines:
                 groups[owner(line["sku"])].append(line)
             field, grouped = "lines", groups
-        elif kind == "order_cancelled":
+        elif "skus" in ev:
             sgroups: dict[int, list[Any]] = defaultdict(list)
             for sku in ev["skus"]:
                 sgroups[owner(sku)].append(sku)

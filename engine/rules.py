@@ -7,10 +7,13 @@ was granted, a cancel that comes first is parked, the same order id counts once 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from engine import two_phase_rules
 from engine.idempotency import fingerprint
 from engine.records import SkuRecord
 
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
     from engine.ledger import Fetched, Ledger, Plan, VShardWrites
 
 _dumps = orjson.dumps
+Rule = Callable[[int, dict[str, Any], "VShardWrites"], "WireDecision"]
 
 
 class Staging:
@@ -28,12 +32,15 @@ class Staging:
 
     def __init__(self, ledger: Ledger, plan: Plan, fetched: Fetched, now: float) -> None:
         self.ledger, self.plan, self.fetched, self.now = ledger, plan, fetched, now
-        self.dispatch = {
+        self.dispatch: dict[str, Rule] = {
             "order_placed": self.order_placed,
             "order_cancelled": self.order_cancelled,
             "stock_set": self.stock_set,
             "stock_adjusted": self.stock_adjusted,
             "channel_quantity_reported": self.channel_quantity_reported,
+            "order_reserve": partial(two_phase_rules.order_reserve, self),
+            "order_commit": partial(two_phase_rules.order_commit, self),
+            "order_release": partial(two_phase_rules.order_release, self),
         }
 
     def decide(self, vs: int, ev: dict[str, Any]) -> WireDecision:
@@ -73,12 +80,21 @@ class Staging:
         w.orders[(ev["channel"], ev["order_id"])] = (_dumps(record).decode(), expires)
 
     def change(
-        self, vs: int, ev: dict[str, Any], w: VShardWrites, sku: str, rec: SkuRecord, delta: int, outcome: str
+        self,
+        vs: int,
+        ev: dict[str, Any],
+        w: VShardWrites,
+        sku: str,
+        rec: SkuRecord,
+        delta: int,
+        outcome: str,
+        held: int = 0,
     ) -> dict[str, Any]:
-        """Move ``delta`` on-hand units (0 allowed), audit it, and describe the line."""
+        """Move ``delta`` on-hand and ``held`` reserved units (0 allowed), audit it, describe the line."""
         before = rec.on_hand - rec.reserved
-        if delta:
+        if delta or held:
             rec.on_hand += delta
+            rec.reserved += held
             rec.version += 1
             # Encoded once per SKU and batch by the ledger: a hot SKU changes thousands of times.
             self.plan.dirty[sku] = (vs, ev.get("channel"))

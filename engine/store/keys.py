@@ -35,6 +35,14 @@ class Keys:
         """This vshard's lines of an order (or a parked cancel waiting for it)."""
         return f"{self.tag(vshard)}:order:{channel}:{order_id}"
 
+    def txn(self, txn_id: str) -> str:
+        """Hash of an all-or-nothing order: request fingerprint, lines, decision, answer."""
+        return f"{self.prefix}:txn:{txn_id}"
+
+    def open_txns(self) -> str:
+        """Sorted set of undecided all-or-nothing orders by the time their hold expires."""
+        return f"{self.prefix}:txns"
+
     def epoch(self, shard: int) -> str:
         """Counter of activations of a physical shard."""
         return f"{self.prefix}:epoch:{shard}"

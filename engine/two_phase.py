@@ -1,0 +1,140 @@
+"""All-or-nothing orders across shards: reserve every line, then commit or release.
+
+The coordinator (any gateway) writes the request to Redis, asks every owning shard to hold its
+lines, decides once with ``HSETNX`` (so it and a sweeper can never decide differently), then
+commits or releases. A coordinator that dies between the steps leaves the order in the open set;
+``sweep`` (run by every gateway) finds it when its hold expires, decides "release" unless a
+decision exists, and finishes it. Every event it sends has a key derived from the order, so
+repeats are answered from the first decision.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from engine.decisions import WireDecision
+from engine.events import WireEvent
+from engine.idempotency import fingerprint
+from engine.store.keys import Keys
+
+Submit = Callable[[list[WireEvent]], Awaitable[list[WireDecision]]]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """HTTP status and body for ``POST /v1/orders``."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class TwoPhaseOrders:
+    """Coordinator for ``POST /v1/orders``; stateless apart from what it keeps in Redis."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        submit: Submit,
+        hold_s: float = 120.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.r, self.keys, self.submit, self.hold_s, self.clock = client, keys, submit, hold_s, clock
+
+    async def place(self, idem_key: str, channel: str, order_id: str, lines: list[dict[str, Any]]) -> Answer:
+        """Take every line or none; the same key replays the first answer, a different body is 422."""
+        txn = f"{channel}:{idem_key}"
+        request = {"channel": channel, "order_id": order_id, "lines": lines}
+        fp = fingerprint(request)
+        known = await self._open(txn, fp, request)
+        if known is not None:
+            return known
+        reserved = await self._step("order_reserve", txn, request)
+        short = [ln["sku"] for ln in reserved["lines"] if ln["outcome"] == "insufficient"]
+        decision = await self._decide(
+            txn, "release" if short or reserved["outcome"] != "reserved" else "commit"
+        )
+        return await self._finish(txn, request, decision, short)
+
+    async def _open(self, txn: str, fp: str, request: dict[str, Any]) -> Answer | None:
+        """Record the request (first writer wins); return a stored answer or 422 if there is one."""
+        key = self.keys.txn(txn)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hsetnx(key, "fp", fp)
+        pipe.hsetnx(key, "request", orjson.dumps(request))
+        pipe.zadd(self.keys.open_txns(), {txn: self.clock() + self.hold_s}, nx=True)
+        pipe.hmget(key, "fp", "answer")
+        *_, (stored_fp, answer) = await pipe.execute()
+        if stored_fp.decode() != fp:
+            return Answer(422, {"error": "idempotency_key_reused", "detail": "same key, different order"})
+        if answer is not None:
+            status, body = orjson.loads(answer)
+            return Answer(status, body)
+        return None
+
+    async def _step(self, kind: str, txn: str, request: dict[str, Any]) -> WireDecision:
+        event: dict[str, Any] = {
+            "kind": kind,
+            "key": f"{txn}:{kind}",
+            "txn": txn,
+            "channel": request["channel"],
+            "order_id": request["order_id"],
+            "at": 0.0,
+        }
+        if kind == "order_reserve":
+            event["lines"] = request["lines"]
+        else:
+            event["skus"] = list(dict.fromkeys(ln["sku"] for ln in request["lines"]))
+        [decision] = await self.submit([event])
+        return decision
+
+    async def _decide(self, txn: str, want: str) -> str:
+        key = self.keys.txn(txn)
+        await self.r.hsetnx(key, "decision", want)
+        decided = await self.r.hget(key, "decision")
+        return _text(decided) if decided else want
+
+    async def _finish(self, txn: str, request: dict[str, Any], decision: str, short: list[str]) -> Answer:
+        settled = await self._step("order_commit" if decision == "commit" else "order_release", txn, request)
+        if decision == "commit":
+            answer = Answer(
+                201,
+                {
+                    "channel": request["channel"],
+                    "order_id": request["order_id"],
+                    "status": "accepted",
+                    "lines": settled["lines"],
+                },
+            )
+        elif short:
+            answer = Answer(409, {"error": "insufficient_stock", "sku": short[0], "skus": short})
+        else:
+            answer = Answer(409, {"error": "reservation_expired"})
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.keys.txn(txn), "answer", orjson.dumps([answer.status, answer.body]))
+        pipe.zrem(self.keys.open_txns(), txn)
+        await pipe.execute()
+        return answer
+
+    async def sweep(self, limit: int = 100) -> int:
+        """Finish orders whose coordinator vanished (hold expired): release unless commit was decided."""
+        due = await self.r.zrangebyscore(self.keys.open_txns(), "-inf", self.clock(), start=0, num=limit)
+        for raw in due:
+            txn = _text(raw)
+            request = await self.r.hget(self.keys.txn(txn), "request")
+            if request is None:
+                await self.r.zrem(self.keys.open_txns(), txn)
+                continue
+            decision = await self._decide(txn, "release")
+            await self._finish(txn, orjson.loads(request), decision, [])
+        return len(due)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,117 @@
+"""All-or-nothing orders: reserve then commit or release, replays, a dead coordinator, racing orders."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import fakeredis
+
+from engine.ledger import Ledger
+from engine.routing import ShardMap
+from engine.store.keys import Keys
+from engine.two_phase import TwoPhaseOrders
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def setup(stock: dict[str, int]) -> tuple[Ledger, TwoPhaseOrders, Clock, list[str]]:
+    led = Ledger(ShardMap(2, vshards=16), clock=lambda: 0.0)
+    led.process([{"kind": "stock_set", "key": f"s-{k}", "sku": k, "quantity": v} for k, v in stock.items()])
+    sent: list[str] = []
+
+    async def submit(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        sent.extend(e["kind"] for e in events)
+        return led.process(events)
+
+    clock = Clock()
+    return (
+        led,
+        TwoPhaseOrders(fakeredis.FakeAsyncRedis(), Keys("tp"), submit, hold_s=60, clock=clock),
+        clock,
+        sent,
+    )
+
+
+def lines(**q: int) -> list[dict[str, Any]]:
+    return [{"sku": k, "quantity": v} for k, v in q.items()]
+
+
+def test_every_line_or_none() -> None:
+    led, tp, _, _ = setup({"A": 5, "B": 1})
+    ok = asyncio.run(tp.place("k1", "pos", "o1", lines(A=2, B=1)))
+    assert ok.status == 201 and [ln["accepted"] for ln in ok.body["lines"]] == [2, 1]
+    assert (led.records["A"].available, led.records["B"].available) == (3, 0)
+    no = asyncio.run(tp.place("k2", "pos", "o2", lines(A=2, B=1)))
+    assert no.status == 409 and no.body["sku"] == "B"
+    assert led.records["A"].available == 3 and led.records["A"].reserved == 0  # nothing taken, nothing held
+
+
+def test_same_key_replays_and_different_body_is_422() -> None:
+    led, tp, _, sent = setup({"A": 5})
+    first = asyncio.run(tp.place("k1", "pos", "o1", lines(A=2)))
+    n = len(sent)
+    assert asyncio.run(tp.place("k1", "pos", "o1", lines(A=2))) == first
+    assert len(sent) == n  # answered from Redis, no new events
+    assert asyncio.run(tp.place("k1", "pos", "o1", lines(A=3))).status == 422
+    assert led.records["A"].available == 3
+
+
+def test_two_orders_racing_for_the_last_units() -> None:
+    led, tp, _, _ = setup({"A": 3})
+
+    async def race() -> list[int]:
+        answers = await asyncio.gather(*(tp.place(f"k{i}", "pos", f"o{i}", lines(A=2)) for i in range(4)))
+        return [a.status for a in answers]
+
+    statuses = asyncio.run(race())
+    assert statuses.count(201) == 1 and statuses.count(409) == 3
+    assert led.records["A"].available == 1 and led.records["A"].reserved == 0
+
+
+def test_coordinator_dies_between_steps_sweeper_releases() -> None:
+    led, tp, clock, _ = setup({"A": 5})
+
+    async def die_after_reserve() -> None:
+        await tp._open("pos:k1", "fp-not-used", {"channel": "pos", "order_id": "o1", "lines": lines(A=2)})
+        await tp._step("order_reserve", "pos:k1", {"channel": "pos", "order_id": "o1", "lines": lines(A=2)})
+
+    asyncio.run(die_after_reserve())
+    assert led.records["A"].reserved == 2
+    assert asyncio.run(tp.sweep()) == 0  # hold not expired yet
+    clock.t += 61
+    assert asyncio.run(tp.sweep()) == 1
+    assert led.records["A"].available == 5 and led.records["A"].reserved == 0
+
+
+def test_commit_decided_then_coordinator_dies_sweeper_commits() -> None:
+    led, tp, clock, _ = setup({"A": 5})
+    request = {"channel": "pos", "order_id": "o1", "lines": lines(A=2)}
+
+    async def die_after_decision() -> None:
+        await tp._open("pos:k1", "fp", request)
+        await tp._step("order_reserve", "pos:k1", request)
+        assert await tp._decide("pos:k1", "commit") == "commit"
+
+    asyncio.run(die_after_decision())
+    clock.t += 61
+    asyncio.run(tp.sweep())
+    assert led.records["A"].on_hand == 3 and led.records["A"].reserved == 0
+
+
+def test_late_reserve_after_release_holds_nothing() -> None:
+    led, tp, _, _ = setup({"A": 5})
+    request = {"channel": "pos", "order_id": "o1", "lines": lines(A=2)}
+
+    async def release_first() -> None:
+        await tp._step("order_release", "pos:k1", request)
+        await tp._step("order_reserve", "pos:k1", request)
+
+    asyncio.run(release_first())
+    assert led.records["A"].reserved == 0 and led.records["A"].available == 5
