@@ -7,14 +7,13 @@ from typing import Any
 
 import orjson
 
-_IGNORED = ("key", "at")
-
 
 def fingerprint(payload: dict[str, Any]) -> str:
-    """Digest of what an event asks for, ignoring its key and timestamp.
+    """Digest of an event's wire form: two deliveries with one key and one digest are one event.
 
-    Two deliveries with the same key and the same fingerprint are one event; the same key with a
-    different fingerprint is a conflict (a sender reusing ids, or tampering).
+    The same key with another digest is a conflict (a sender reusing ids, or tampering). The wire
+    form comes from the pydantic models (fixed field order) and ``at`` comes from the source
+    payload, not the receive time, so a redelivery hashes the same; hashing the dict as it stands
+    (no copy, no key sort) keeps this at about half a microsecond.
     """
-    body = {k: v for k, v in payload.items() if k not in _IGNORED}
-    return hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+    return hashlib.blake2b(orjson.dumps(payload), digest_size=12).hexdigest()

@@ -35,6 +35,8 @@ from engine.rules import Staging
 IdemKey = tuple[int, str]
 OrderKey = tuple[int, str, str]
 Clock = Callable[[], float]
+INDEX_SLACK = 200_000
+"""Index entries (live or left behind) above which the index is rebuilt from live plans."""
 
 
 class StaleReadError(RuntimeError):
@@ -142,17 +144,24 @@ class Ledger:
         self._prune()
 
     def _prune(self) -> None:
+        """Forget applied plans no read in flight can need.
+
+        Their index entries are left behind on purpose: a lookup ignores a plan whose ``seq`` is
+        at or below the read's ``since``, which every remaining and future read satisfies, and
+        deleting thousands of keys per batch cost more than the occasional rebuild below.
+        """
         oldest = min(self._reads) if self._reads else self.applied
         while self.recent and self.recent[0].seq <= oldest:
-            self._unindex(self.recent.popleft())
+            q = self.recent.popleft()
+            q.idem.clear()
+            q.orders.clear()
+        if len(self._idem_at) + len(self._order_at) > INDEX_SLACK:
+            self._reindex()
 
-    def _unindex(self, plan: Plan) -> None:
-        for ik in plan.idem:
-            if self._idem_at.get(ik) is plan:
-                del self._idem_at[ik]
-        for ok in plan.orders:
-            if self._order_at.get(ok) is plan:
-                del self._order_at[ok]
+    def _reindex(self) -> None:
+        live = [*self.recent, *self.pending]
+        self._idem_at = {k: q for q in live for k in q.idem}
+        self._order_at = {k: q for q in live for k in q.orders}
 
     def decide(self, events: list[WireEvent], parts: list[Part], fetched: Fetched) -> Plan:
         """Decide every part in order on top of committed and pending state; stage, don't apply.
@@ -224,17 +233,9 @@ class Ledger:
             return []
         i = self.pending.index(plan)
         dropped, self.pending = self.pending[i:], self.pending[:i]
-        for q in dropped:
-            self._unindex(q)
-            for sku in q.records:
-                if self._record_at.get(sku) is q:
-                    del self._record_at[sku]
-        # An older plan's entry may have been shadowed by a dropped one: rebuild from what lives.
-        for q in [*self.recent, *self.pending]:
-            self._idem_at.update({k: q for k in q.idem if k not in self._idem_at})
-            self._order_at.update({k: q for k in q.orders if k not in self._order_at})
-        for q in self.pending:
-            self._record_at.update({k: q for k in q.records})
+        # Dropped plans stay pending-looking (seq 0) forever: rebuild every index from what lives.
+        self._reindex()
+        self._record_at = {k: q for q in self.pending for k in q.records}
         return dropped
 
     def process(self, events: list[WireEvent]) -> list[WireDecision]:

@@ -20,6 +20,7 @@ from engine.records import SkuRecord
 from engine.store.keys import Keys
 
 _COMMIT_LUA = resources.files("engine.store").joinpath("commit.lua").read_text()
+_FETCH_LUA = resources.files("engine.store").joinpath("fetch.lua").read_text()
 
 
 class FencedError(RuntimeError):
@@ -52,6 +53,7 @@ class ShardStore:
         self.audit_maxlen = audit_maxlen
         self.token: str | None = None
         self._commit = self.r.register_script(_COMMIT_LUA)
+        self._fetch = self.r.register_script(_FETCH_LUA)
 
     async def check_layout(self, total_vshards: int) -> None:
         """Refuse to run on data written with a different vshard count (keys would not match)."""
@@ -89,25 +91,29 @@ class ShardStore:
         fetched = Fetched(since=since)
         if not idem and not orders:
             return fetched
-        groups: dict[int, list[tuple[str, Any]]] = defaultdict(list)
+        groups: dict[int, tuple[list[str], list[tuple[dict[Any, str | None], Any]]]] = defaultdict(
+            lambda: ([], [])
+        )
         for ik in idem:
-            groups[ik[0]].append(("i", ik))
+            names, targets = groups[ik[0]]
+            names.append(f"idem:{ik[1]}")
+            targets.append((fetched.idem, ik))
         for ok in orders:
-            groups[ok[0]].append(("o", ok))
+            names, targets = groups[ok[0]]
+            names.append(f"order:{ok[1]}:{ok[2]}")
+            targets.append((fetched.orders, ok))
         pipe = self.r.pipeline(transaction=False)
-        grouped = list(groups.items())
-        for vs, items in grouped:
-            pipe.mget(
-                [self.keys.idem(vs, k[1]) if t == "i" else self.keys.order(vs, k[1], k[2]) for t, k in items]
+        for vs, (names, _) in groups.items():
+            await self._fetch(
+                keys=[self.keys.owner(vs)], args=[self.keys.tag(vs), orjson.dumps(names)], client=pipe
             )
         try:
             replies = await pipe.execute()
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        for (_, items), values in zip(grouped, replies, strict=True):
-            for (t, k), raw in zip(items, values, strict=True):
-                target = fetched.idem if t == "i" else fetched.orders
-                target[k] = raw.decode() if raw is not None else None
+        for (_, targets), reply in zip(groups.values(), replies, strict=True):
+            for (target, key), value in zip(targets, orjson.loads(reply), strict=True):
+                target[key] = value
         return fetched
 
     async def commit(self, plans: list[dict[int, VShardWrites]]) -> None:
