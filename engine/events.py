@@ -24,7 +24,8 @@ class _Event(BaseModel):
     key: EventKey
     """Idempotency key: the same key must always describe the same change."""
     at: float = 0.0
-    """When the source says the event happened (unix seconds); informational."""
+    """When the source says the event happened (unix seconds). Taken from the payload, never the
+    receive time: it is part of the idempotency fingerprint, so a redelivery must carry the same."""
 
 
 class OrderLine(BaseModel):
