@@ -91,24 +91,23 @@ class OrderReserve(_Event):
     lines: tuple[OrderLine, ...] = Field(min_length=1, max_length=1000)
 
 
-class OrderCommit(_Event):
+class _Settle(_Event):
+    txn: Annotated[str, Field(min_length=1, max_length=400)]
+    channel: ChannelId
+    order_id: Annotated[str, Field(min_length=1, max_length=200)]
+    skus: tuple[Sku, ...] = Field(min_length=1, max_length=1000)
+
+
+class OrderCommit(_Settle):
     """Step 2, every line held: turn the held units into a sale."""
 
     kind: Literal["order_commit"] = "order_commit"
-    txn: Annotated[str, Field(min_length=1, max_length=400)]
-    channel: ChannelId
-    order_id: Annotated[str, Field(min_length=1, max_length=200)]
-    skus: tuple[Sku, ...] = Field(min_length=1, max_length=1000)
 
 
-class OrderRelease(_Event):
+class OrderRelease(_Settle):
     """Step 2, some line short (or the order expired): give the held units back."""
 
     kind: Literal["order_release"] = "order_release"
-    txn: Annotated[str, Field(min_length=1, max_length=400)]
-    channel: ChannelId
-    order_id: Annotated[str, Field(min_length=1, max_length=200)]
-    skus: tuple[Sku, ...] = Field(min_length=1, max_length=1000)
 
 
 Event = Annotated[

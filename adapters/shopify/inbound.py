@@ -29,18 +29,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from pydantic import BaseModel, ValidationError
-
 from adapters.base import AdapterError, Inbound, SignatureError, constant_time_equal
+from adapters.order_payload import (
+    build_event,
+    decode_object,
+    line_quantity,
+    order_id_of,
+    skipped_note,
+    sku_items,
+)
 from engine.config import ChannelConfig
-from engine.events import OrderCancelled, OrderPlaced, WireEvent
+from engine.events import OrderCancelled, OrderPlaced
 
 SIGNATURE_HEADER = "x-shopify-hmac-sha256"
 TOPIC_HEADER = "x-shopify-topic"
 ORDER_TOPICS = ("orders/create", "orders/updated", "orders/cancelled")
 
-Item = tuple[int, str, dict[str, Any]]
 """A line item that carries a SKU: (index in ``line_items``, sku, the raw item)."""
 
 
@@ -77,20 +81,20 @@ class ShopifyInbound:
         if topic not in ORDER_TOPICS:
             return Inbound(events=[], note=f"ignored topic {topic}")
         key = _event_key(headers)
-        order = _decode(body)
-        order_id = _order_id(order)
-        items, skipped = _sku_items(order)
+        order = decode_object(body)
+        order_id = order_id_of(order)
+        items, skipped = sku_items(order)
         if not items:
             return Inbound(events=[], note="no sku lines")
         common = {"key": key, "channel": channel.id, "order_id": order_id, "at": _at(headers, order)}
         if _is_cancel(topic, order):
             # a cancel returns what the ledger granted, so line quantities are not read (or judged)
             skus = list(dict.fromkeys(sku for _, sku, _ in items))
-            event = _build(OrderCancelled, skus=skus, **common)
+            event = build_event(OrderCancelled, skus=skus, **common)
         else:
-            lines = [{"sku": sku, "quantity": _quantity(item, i)} for i, sku, item in items]
-            event = _build(OrderPlaced, lines=lines, **common)
-        return Inbound(events=[event], note=_skipped_note(skipped))
+            lines = [{"sku": sku, "quantity": line_quantity(item, i)} for i, sku, item in items]
+            event = build_event(OrderPlaced, lines=lines, **common)
+        return Inbound(events=[event], note=skipped_note(skipped))
 
 
 # -- decode -----------------------------------------------------------------------------------
@@ -102,56 +106,10 @@ def _event_key(headers: Mapping[str, str]) -> str:
     raise AdapterError("missing x-shopify-event-id header")
 
 
-def _decode(body: bytes) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise AdapterError("body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise AdapterError("body must be a JSON object")
-    return payload
-
-
-# -- validate ---------------------------------------------------------------------------------
-def _order_id(order: dict[str, Any]) -> str:
-    value = order.get("id")
-    # bool is an int to Python but never an order id
-    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-        raise AdapterError("id must be an integer or a non-empty string")
-    return str(value)
-
-
-def _sku_items(order: dict[str, Any]) -> tuple[list[Item], list[int]]:
-    """Line items that carry a SKU, and the indices of those that do not."""
-    raw = order.get("line_items")
-    if not isinstance(raw, list):
-        raise AdapterError("line_items must be a list")
-    items: list[Item] = []
-    skipped: list[int] = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise AdapterError(f"line_items[{i}] must be an object")
-        sku = item.get("sku")
-        if sku is not None and not isinstance(sku, str):
-            raise AdapterError(f"line_items[{i}].sku must be a string")
-        if sku is None or not sku.strip():  # Shopify sends null or "" for variants without a SKU
-            skipped.append(i)
-        else:
-            items.append((i, sku, item))
-    return items, skipped
-
-
 def _is_cancel(topic: str, order: dict[str, Any]) -> bool:
     if topic == "orders/updated":
         return order.get("cancelled_at") is not None
     return topic == "orders/cancelled"
-
-
-def _quantity(item: dict[str, Any], index: int) -> int:
-    value = item.get("quantity")
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise AdapterError(f"line_items[{index}].quantity must be a positive integer")
-    return value
 
 
 def _at(headers: Mapping[str, str], order: dict[str, Any]) -> float:
@@ -176,20 +134,3 @@ def _epoch(value: object) -> float | None:
 
 
 # -- build ------------------------------------------------------------------------------------
-def _build(model: type[BaseModel], **fields: Any) -> WireEvent:
-    """Validate through the canonical model and return its wire form; reasons stay short."""
-    try:
-        event: WireEvent = model(**fields).model_dump(mode="json")
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise AdapterError(f"{where}: {error['msg']}" if where else error["msg"]) from None
-    return event
-
-
-def _skipped_note(skipped: list[int]) -> str:
-    if not skipped:
-        return ""
-    named = ", ".join(f"line_items[{i}]" for i in skipped[:10])
-    more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-    return f"skipped lines without sku: {named}{more}"

@@ -27,12 +27,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from pydantic import BaseModel, ValidationError
-
 from adapters.base import AdapterError, Inbound, SignatureError, constant_time_equal
+from adapters.order_payload import (
+    build_event,
+    decode_object,
+    line_quantity,
+    order_id_of,
+    skipped_note,
+    sku_items,
+)
 from engine.config import ChannelConfig
-from engine.events import OrderCancelled, OrderPlaced, WireEvent
+from engine.events import OrderCancelled, OrderPlaced
 
 SIGNATURE_HEADER = "x-wc-webhook-signature"
 TOPIC_HEADER = "x-wc-webhook-topic"
@@ -51,7 +56,6 @@ _DECODED = (
     | dict.fromkeys(("gt", "62"), ">")
 )
 
-Item = tuple[int, str, dict[str, Any]]
 """A line item that carries a SKU: (index in ``line_items``, sku, the raw item)."""
 
 
@@ -103,44 +107,27 @@ class WooCommerceInbound:
             raise AdapterError(f"missing {TOPIC_HEADER} header")
         if topic not in ORDER_TOPICS:
             return Inbound(events=[], note=f"ignored topic {topic}")
-        order = _decode(body)
-        order_id, status = _order_id(order), _status(order)
+        order = decode_object(body)
+        order_id, status = order_id_of(order), _status(order)
         if status not in CANCELLED_STATUSES + PLACED_STATUSES:
             return Inbound(events=[], note=f"ignored status {status}")
         key = f"woocommerce:{order_id}:{status}:{_modified(order)}"
-        items, skipped = _sku_items(order)
+        items, skipped = sku_items(order)
         if not items:
             return Inbound(events=[], note="no sku lines")
         common = {"key": key, "channel": channel.id, "order_id": order_id, "at": _at(order)}
         if status in CANCELLED_STATUSES:
             # a cancel returns what the ledger granted, so line quantities are not read (or judged)
-            event = _build(OrderCancelled, skus=list(dict.fromkeys(sku for _, sku, _ in items)), **common)
+            event = build_event(
+                OrderCancelled, skus=list(dict.fromkeys(sku for _, sku, _ in items)), **common
+            )
         else:
-            lines = [{"sku": sku, "quantity": _quantity(item, i)} for i, sku, item in items]
-            event = _build(OrderPlaced, lines=lines, **common)
-        return Inbound(events=[event], note=_skipped_note(skipped))
+            lines = [{"sku": sku, "quantity": line_quantity(item, i)} for i, sku, item in items]
+            event = build_event(OrderPlaced, lines=lines, **common)
+        return Inbound(events=[event], note=skipped_note(skipped))
 
 
 # -- decode -----------------------------------------------------------------------------------
-def _decode(body: bytes) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise AdapterError("body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise AdapterError("body must be a JSON object")
-    return payload
-
-
-# -- validate ---------------------------------------------------------------------------------
-def _order_id(order: dict[str, Any]) -> str:
-    value = order.get("id")
-    # bool is an int to Python but never an order id
-    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-        raise AdapterError("id must be an integer or a non-empty string")
-    return str(value)
-
-
 def _status(order: dict[str, Any]) -> str:
     value = order.get("status")
     if not isinstance(value, str) or not value:
@@ -156,33 +143,6 @@ def _modified(order: dict[str, Any]) -> str:
     raise AdapterError("date_modified must be a non-empty string")
 
 
-def _sku_items(order: dict[str, Any]) -> tuple[list[Item], list[int]]:
-    """Line items that carry a SKU, and the indices of those that do not."""
-    raw = order.get("line_items")
-    if not isinstance(raw, list):
-        raise AdapterError("line_items must be a list")
-    items: list[Item] = []
-    skipped: list[int] = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise AdapterError(f"line_items[{i}] must be an object")
-        sku = item.get("sku")
-        if sku is not None and not isinstance(sku, str):
-            raise AdapterError(f"line_items[{i}].sku must be a string")
-        if sku is None or not sku.strip():  # products without a SKU come as ""
-            skipped.append(i)
-        else:
-            items.append((i, sku, item))
-    return items, skipped
-
-
-def _quantity(item: dict[str, Any], index: int) -> int:
-    value = item.get("quantity")
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise AdapterError(f"line_items[{index}].quantity must be a positive integer")
-    return value
-
-
 def _at(order: dict[str, Any]) -> float:
     """Last modification in unix seconds (``date_modified_gmt`` is UTC without an offset), else 0."""
     value = order.get("date_modified_gmt")
@@ -196,20 +156,3 @@ def _at(order: dict[str, Any]) -> float:
 
 
 # -- build ------------------------------------------------------------------------------------
-def _build(model: type[BaseModel], **fields: Any) -> WireEvent:
-    """Validate through the canonical model and return its wire form; reasons stay short."""
-    try:
-        event: WireEvent = model(**fields).model_dump(mode="json")
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise AdapterError(f"{where}: {error['msg']}" if where else error["msg"]) from None
-    return event
-
-
-def _skipped_note(skipped: list[int]) -> str:
-    if not skipped:
-        return ""
-    named = ", ".join(f"line_items[{i}]" for i in skipped[:10])
-    more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-    return f"skipped lines without sku: {named}{more}"
