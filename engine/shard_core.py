@@ -24,6 +24,10 @@ from engine.ledger import Clock, Ledger, Plan
 from engine.routing import ShardMap
 from engine.store import FencedError, Keys, ShardStore, StoreUnavailable
 
+GC_THRESHOLDS = (50_000, 20, 100)
+"""A batch allocates tens of thousands of short-lived containers; the default first-generation
+threshold (700) ran the collector dozens of times per batch."""
+
 
 @dataclass
 class BatchResult:
@@ -84,6 +88,7 @@ class ShardCore:
         # Resident records never die; keeping them out of the collector's sweeps keeps GC pauses
         # proportional to one batch, not to the catalog.
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
 
     async def apply_batch(self, events: list[WireEvent]) -> BatchResult:
         """Decide a batch and return once it is durable (see ``actors.shard.SkuShard.apply_batch``)."""
