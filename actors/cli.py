@@ -7,10 +7,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from engine.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from actors.gateway.client import AdminClient
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
@@ -33,7 +37,42 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--redis", default=None, help="Redis URL (default: embedded store)")
     demo.add_argument("--ray-address", default=None)
     demo.add_argument("--rate", type=float, default=1500.0, help="orders offered per second")
+    serve = sub.add_parser("serve", help="serve the webhook gateway and admin API until SIGINT/SIGTERM")
+    serve.add_argument("--config", type=Path, default=None)
+    serve.add_argument("--redis", default=None, help="Redis URL (default: embedded store)")
+    serve.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start one)")
+    serve.add_argument("--host", default=None, help="listen address (default: [gateway] host)")
+    serve.add_argument("--port", type=int, default=None, help="listen port (default: [gateway] port)")
+    _add_admin_commands(sub)
     return p
+
+
+def _admin_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+    parser.add_argument("--url", default=None, help="gateway URL (env SKUSYNC_URL)")
+    parser.add_argument("--token", default=None, help="admin token (env SKUSYNC_ADMIN_TOKEN)")
+    return parser
+
+
+def _add_admin_commands(sub: Any) -> None:
+    """The thin admin clients: ``stock get|set|adjust``, ``audit``, ``orders``."""
+    stock = sub.add_parser("stock", help="read or change a SKU's master stock")
+    actions = stock.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    _admin_parser(actions, "get", "show a SKU").add_argument("sku")
+    set_ = _admin_parser(actions, "set", "set the absolute quantity (a stock take)")
+    set_.add_argument("sku")
+    set_.add_argument("quantity", type=int)
+    adjust = _admin_parser(actions, "adjust", "add or remove units (refused below zero)")
+    adjust.add_argument("sku")
+    adjust.add_argument("delta", type=int)
+    adjust.add_argument("--reason", default="adjust")
+    audit = _admin_parser(sub, "audit", "a SKU's decided changes, newest first")
+    audit.add_argument("sku")
+    audit.add_argument("--limit", type=int, default=50)
+    orders = _admin_parser(sub, "orders", "every channel's orders, newest first")
+    orders.add_argument("--channel", default=None)
+    orders.add_argument("--status", choices=["accepted", "oversold", "cancelled"], default=None)
+    orders.add_argument("--limit", type=int, default=50)
 
 
 def resolve(args: argparse.Namespace) -> Config:
@@ -78,7 +117,62 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if report.conserved else EXIT_RUNTIME
 
 
-COMMANDS = {"demo": cmd_demo}
+def cmd_serve(args: argparse.Namespace) -> int:
+    from actors.gateway.server import serve
+
+    config = resolve(args)
+    if args.host is not None:
+        config.gateway.host = args.host
+    if args.port is not None:
+        if not 0 <= args.port <= 65535:
+            raise ConfigError("--port", "must be between 0 and 65535")
+        config.gateway.port = args.port
+    try:
+        return serve(config, args.ray_address)
+    except OSError as exc:
+        where = f"{config.gateway.host}:{config.gateway.port}"
+        print(f"skusync: cannot listen on {where}: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+def admin_client(args: argparse.Namespace) -> AdminClient:
+    """The admin client from ``--url/--token`` or ``SKUSYNC_URL`` / ``SKUSYNC_ADMIN_TOKEN``."""
+    from actors.gateway.client import AdminClient
+
+    url = args.url or os.environ.get("SKUSYNC_URL") or "http://127.0.0.1:8000"
+    token = args.token or os.environ.get("SKUSYNC_ADMIN_TOKEN")
+    if not token:
+        raise ConfigError("--token", "the admin token is required (or set SKUSYNC_ADMIN_TOKEN)")
+    return AdminClient(url, token)
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    """``stock``, ``audit`` and ``orders``: one admin API call, its JSON answer on stdout."""
+    from actors.gateway.client import AdminError
+
+    client = admin_client(args)
+    try:
+        if args.command == "stock":
+            calls = {
+                "get": lambda: client.stock_get(args.sku),
+                "set": lambda: client.stock_set(args.sku, args.quantity),
+                "adjust": lambda: client.stock_adjust(args.sku, args.delta, args.reason),
+            }
+            answer = calls[args.action]()
+        elif args.command == "audit":
+            answer = client.audit(args.sku, args.limit)
+        else:
+            answer = client.orders(args.channel, args.status, args.limit)
+    except AdminError as exc:
+        print(f"skusync: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    finally:
+        client.close()
+    print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+    return EXIT_OK
+
+
+COMMANDS = {"demo": cmd_demo, "serve": cmd_serve, "stock": cmd_admin, "audit": cmd_admin, "orders": cmd_admin}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -119,3 +119,34 @@ class ShardClient:
         for part in ray.get([self.handles[s].get_many.remote(ss) for s, ss in by_shard.items()]):
             out.update(part)
         return out
+
+    async def get_async(self, sku: str) -> dict[str, Any] | None:
+        """``get`` for an event loop (the gateway's admin API)."""
+        result: dict[str, Any] | None = await self.handles[self.shard_map.shard(sku)].get.remote(sku)
+        return result
+
+    async def get_many_async(self, skus: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """``get_many`` for an event loop: one call per owning shard, awaited concurrently."""
+        by_shard: dict[int, list[str]] = defaultdict(list)
+        for sku in skus:
+            by_shard[self.shard_map.shard(sku)].append(sku)
+        parts = await asyncio.gather(*(self.handles[s].get_many.remote(ss) for s, ss in by_shard.items()))
+        out: dict[str, dict[str, Any] | None] = {}
+        for part in parts:
+            out.update(part)
+        return out
+
+    async def ping_async(self, timeout_s: float = 2.0) -> bool:
+        """True when every shard answers ``ping`` within ``timeout_s`` (health checks never raise)."""
+
+        async def one(handle: Any) -> bool:
+            answer: bool = await handle.ping.remote()
+            return answer
+
+        try:
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(one(h) for h in self.handles)), timeout=timeout_s
+            )
+        except Exception:  # any failure (dead actor, timeout) is "not healthy", never an error
+            return False
+        return all(answers)

@@ -51,8 +51,11 @@ def postgres_update(dsn: str, n: int, clients: int = 2) -> dict[str, Any]:
     try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS skusync_bench_stock (sku text PRIMARY KEY, qty bigint)")
-            conn.execute("INSERT INTO skusync_bench_stock VALUES ('HOT', %s) ON CONFLICT (sku) DO UPDATE "
-                         "SET qty = EXCLUDED.qty", (n * 10,))
+            conn.execute(
+                "INSERT INTO skusync_bench_stock VALUES ('HOT', %s) ON CONFLICT (sku) DO UPDATE "
+                "SET qty = EXCLUDED.qty",
+                (n * 10,),
+            )
     except psycopg.OperationalError as exc:
         return {"skipped": f"PostgreSQL unavailable: {str(exc).strip().splitlines()[0]}"}
     per_client = n // clients
@@ -60,8 +63,11 @@ def postgres_update(dsn: str, n: int, clients: int = 2) -> dict[str, Any]:
     def work() -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
             for _ in range(per_client):
-                conn.execute("UPDATE skusync_bench_stock SET qty = qty - %s WHERE sku = %s AND qty >= %s",
-                             (1, "HOT", 1), prepare=True)
+                conn.execute(
+                    "UPDATE skusync_bench_stock SET qty = qty - %s WHERE sku = %s AND qty >= %s",
+                    (1, "HOT", 1),
+                    prepare=True,
+                )
 
     threads = [threading.Thread(target=work) for _ in range(clients)]
     t0 = time.perf_counter()

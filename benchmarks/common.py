@@ -27,8 +27,14 @@ def machine() -> dict[str, Any]:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"cpus": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 2**20, 1),
-            "python": platform.python_version(), "os": platform.platform(), "redis": _redis_version()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "redis": _redis_version(),
+    }
 
 
 def _redis_version() -> str:
@@ -42,8 +48,12 @@ def _redis_version() -> str:
 def write_result(name: str, payload: dict[str, Any], out_dir: Path = RESULTS) -> Path:
     """Write ``<name>.json`` with the machine and the UTC time of the run added."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"benchmark": name, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-           "machine": machine(), **payload}
+    doc = {
+        "benchmark": name,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **payload,
+    }
     path = out_dir / f"{name}.json"
     path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     return path

@@ -13,8 +13,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_engine_benchmark_smoke(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.engine", "--smoke", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2])
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.engine", "--smoke", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).parents[2],
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = orjson.loads((tmp_path / "engine-smoke.json").read_bytes())
     assert doc["skusync"]["hot_sku"]["decisions"] > 0

@@ -1,0 +1,210 @@
+"""The admin API of INTERFACE.md: bearer-token routes over the shards and the store's views."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from actors.gateway.batcher import BatcherClosed
+from actors.gateway.metrics import CONTENT_TYPE
+from actors.gateway.parsing import Invalid, body_model, build, event_key, limit_param, sku_param
+from actors.gateway.state import error, gateway_of, json_response
+from actors.gateway.views import STATUSES, order_status
+from actors.gateway.webhooks import BodyTooLarge
+from actors.shard_client import ShardUnavailable
+from engine.decisions import WireDecision
+from engine.events import OrderCancelled, StockAdjusted, StockSet
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class SetStock(BaseModel):
+    """Body of ``PUT /v1/skus/{sku}/stock``."""
+
+    model_config = ConfigDict(extra="forbid")
+    quantity: StrictInt = Field(ge=0, le=10**12)
+
+
+class Adjust(BaseModel):
+    """Body of ``POST /v1/skus/{sku}/adjust``."""
+
+    model_config = ConfigDict(extra="forbid")
+    delta: StrictInt = Field(ge=-(10**12), le=10**12)
+    reason: str = Field("adjust", min_length=1, max_length=200)
+
+
+def authorized(request: Request, token: bytes) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time; an empty token admits no one."""
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    return hmac.compare_digest(presented.strip().encode(), token)
+
+
+def admin(handler: Handler) -> Handler:
+    """Require the admin token, and turn refusals into their status with ``{"error": reason}``."""
+
+    @functools.wraps(handler)
+    async def guarded(request: Request) -> Response:
+        if not authorized(request, gateway_of(request).admin_token):
+            return json_response(
+                401, {"error": "missing or wrong admin token"}, headers={"WWW-Authenticate": "Bearer"}
+            )
+        try:
+            return await handler(request)
+        except Invalid as exc:
+            return error(exc.status, exc.reason, **exc.extra)
+        except BodyTooLarge:
+            return error(413, "body too large")
+        except (BatcherClosed, ShardUnavailable) as exc:
+            return error(503, str(exc), retry=True)
+
+    return guarded
+
+
+async def decide_one(request: Request, event: BaseModel) -> WireDecision:
+    """Decide one admin event; a reused key with a different request is a 422."""
+    decision = (await gateway_of(request).decide([event.model_dump(mode="json")]))[0]
+    if decision["outcome"] == "conflict":
+        raise Invalid(422, "Idempotency-Key was used for a different request")
+    return decision
+
+
+def stock_answer(decision: WireDecision) -> dict[str, Any]:
+    """The answer to a set or an adjustment: the SKU's quantity after it, and how it was decided."""
+    line = decision["lines"][0]
+    return {
+        "sku": line["sku"],
+        "available": line["available"],
+        "version": line["version"],
+        "delta": line["delta"],
+        "outcome": line["outcome"],
+        "event_id": decision["key"],
+    }
+
+
+# -- handlers -----------------------------------------------------------------------------------
+async def healthz(request: Request) -> Response:
+    """200 ``{"status": "ok"}`` when every shard answers, else 503 (no token: for load balancers)."""
+    if await gateway_of(request).shards.ping_async():
+        return json_response(200, {"status": "ok"})
+    return json_response(503, {"status": "unavailable"})
+
+
+@admin
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    return Response(gateway_of(request).metrics.render(), media_type=CONTENT_TYPE)
+
+
+@admin
+async def get_sku(request: Request) -> Response:
+    """A SKU's master record; ``channels`` stays empty until channel actors report listings."""
+    sku = sku_param(request.path_params["sku"])
+    rec = await gateway_of(request).shards.get_async(sku)
+    if rec is None:
+        raise Invalid(404, "unknown sku", sku=sku)
+    return json_response(200, {**rec, "channels": {}})
+
+
+@admin
+async def set_stock(request: Request) -> Response:
+    """Absolute set (a stock take), audited like every change."""
+    sku = sku_param(request.path_params["sku"])
+    body = await body_model(request, SetStock)
+    event = build(StockSet, {"key": event_key(request), "sku": sku, "quantity": body.quantity})
+    return json_response(200, stock_answer(await decide_one(request, event)))
+
+
+@admin
+async def adjust_stock(request: Request) -> Response:
+    """Relative change with a reason; 409 when it would take the SKU below zero (nothing changes)."""
+    sku = sku_param(request.path_params["sku"])
+    body = await body_model(request, Adjust)
+    fields = {"key": event_key(request), "sku": sku, "delta": body.delta, "reason": body.reason}
+    decision = await decide_one(request, build(StockAdjusted, fields))
+    if decision["outcome"] == "rejected":
+        line = decision["lines"][0]
+        raise Invalid(409, "insufficient_stock", sku=sku, available=line["available"])
+    return json_response(200, stock_answer(decision))
+
+
+@admin
+async def cancel_order(request: Request) -> Response:
+    """Return an order's accepted units; 404 if no shard knows the order.
+
+    The cancel event must name the order's SKUs (they route it), so they are read from the order's
+    records first. Without an ``Idempotency-Key`` the key is derived from the order, so a retried
+    cancel replays the first answer.
+    """
+    channel, order_id = request.path_params["channel"], request.path_params["order_id"]
+    records = await gateway_of(request).views.order_records(channel, order_id)
+    skus = list(dict.fromkeys(ln["sku"] for r in records for ln in r.get("lines", ())))
+    if order_status(records) is None or not skus:
+        raise Invalid(404, "unknown order", channel=channel, order_id=order_id)
+    key = event_key(request, default=f"cancel/{channel}/{order_id}")
+    event = build(OrderCancelled, {"key": key, "channel": channel, "order_id": order_id, "skus": skus})
+    decision = await decide_one(request, event)
+    returned = [
+        {"sku": ln["sku"], "units": ln["delta"], "available": ln["available"]}
+        for ln in decision["lines"]
+        if ln["outcome"] == "returned"
+    ]
+    return json_response(
+        200,
+        {
+            "channel": channel,
+            "order_id": order_id,
+            "outcome": decision["outcome"],
+            "returned": returned,
+            "returned_units": sum(r["units"] for r in returned),
+            "event_id": decision["key"],
+        },
+    )
+
+
+@admin
+async def list_orders(request: Request) -> Response:
+    """``GET /v1/orders?channel=&status=&limit=``: every channel's orders, newest activity first."""
+    q = request.query_params
+    status = q.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise Invalid(422, f"status must be one of {', '.join(STATUSES)}")
+    orders = await gateway_of(request).views.orders(q.get("channel") or None, status, limit_param(request))
+    return json_response(200, {"orders": orders})
+
+
+@admin
+async def audit(request: Request) -> Response:
+    """``GET /v1/audit?sku=&limit=``: decided changes, newest first."""
+    raw_sku = request.query_params.get("sku") or None
+    sku = sku_param(raw_sku) if raw_sku is not None else None
+    entries = await gateway_of(request).views.audit(sku, limit_param(request))
+    return json_response(200, {"entries": entries})
+
+
+def routes() -> list[Route]:
+    """The admin API's routes.
+
+    ``POST /v1/orders`` (the seller's own checkout: all lines or none across shards, through
+    reserve then commit or release) is not here yet: the engine side is being built separately,
+    and its route joins through ``create_app(extra_routes=...)`` or this list. Until then the path
+    answers 405 (only ``GET /v1/orders`` exists), never a made-up success.
+    """
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/v1/skus/{sku}", get_sku, methods=["GET"]),
+        Route("/v1/skus/{sku}/stock", set_stock, methods=["PUT"]),
+        Route("/v1/skus/{sku}/adjust", adjust_stock, methods=["POST"]),
+        Route("/v1/orders", list_orders, methods=["GET"]),
+        Route("/v1/orders/{channel}/{order_id}/cancel", cancel_order, methods=["POST"]),
+        Route("/v1/audit", audit, methods=["GET"]),
+    ]

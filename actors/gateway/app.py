@@ -1,0 +1,103 @@
+"""The gateway's ASGI app: webhook and admin routes over one micro-batcher feeding the shard actors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Route
+
+from actors.gateway import admin
+from actors.gateway.batcher import MicroBatcher
+from actors.gateway.metrics import GatewayMetrics
+from actors.gateway.state import Gateway, InboundRoute, Shards
+from actors.gateway.views import StoreViews
+from actors.gateway.webhooks import webhook
+from adapters.base import adapter_for
+from engine.config import Config
+from engine.decisions import WireDecision
+from engine.events import WireEvent
+from engine.routing import ShardMap
+from engine.store import Keys
+
+log = logging.getLogger("skusync.gateway")
+
+
+def inbound_routes(config: Config) -> dict[str, InboundRoute]:
+    """Channel id -> inbound adapter for every configured channel whose kind can receive webhooks.
+
+    A channel of a kind without an inbound adapter yet is left out (its webhooks answer 404) and
+    named in the log, so a typo in a kind does not pass silently.
+    """
+    routes: dict[str, InboundRoute] = {}
+    for channel in config.channels:
+        try:
+            inbound = getattr(adapter_for(channel.kind), "INBOUND", None)
+        except KeyError:
+            inbound = None
+        if inbound is None:
+            log.warning(
+                "channel %s: kind %s has no inbound adapter; its webhooks answer 404",
+                channel.id,
+                channel.kind,
+            )
+            continue
+        routes[channel.id] = InboundRoute(channel, inbound)
+    return routes
+
+
+def create_app(
+    config: Config,
+    shard_client: Shards,
+    redis: aioredis.Redis | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The gateway app for ``config``, deciding through ``shard_client`` (a ``ShardClient``).
+
+    ``redis`` serves the read-only views (audit, orders); by default a client for
+    ``config.store.redis_url`` is made and closed with the app. ``extra_routes`` are mounted after
+    the built-in ones (the place for ``POST /v1/orders``). On shutdown the app stops taking events
+    and waits for every batch in flight, so each answered request is durable and none is lost.
+    """
+    own_redis = redis is None
+    if redis is None:
+        if not config.store.redis_url:
+            raise ValueError("create_app needs a Redis client or config.store.redis_url")
+        redis = aioredis.Redis.from_url(config.store.redis_url)
+    inbound = inbound_routes(config)
+    metrics = GatewayMetrics(channels=inbound)
+
+    async def submit(events: list[WireEvent]) -> tuple[list[WireDecision], dict[str, Any]]:
+        metrics.batch(len(events))
+        return await shard_client.submit_async(events)
+
+    shard_map = ShardMap(config.engine.shards, config.engine.vshards)
+    gateway = Gateway(
+        config=config,
+        shards=shard_client,
+        batcher=MicroBatcher(submit, config.gateway.batch_max_events, config.gateway.batch_max_wait_ms),
+        metrics=metrics,
+        views=StoreViews(redis, Keys(config.store.key_prefix), shard_map),
+        inbound=inbound,
+        admin_token=config.gateway.admin_token.get_secret_value().encode(),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await gateway.batcher.drain()
+        if own_redis:
+            await gateway.views.redis.aclose()
+
+    routes: list[BaseRoute] = [
+        Route("/webhooks/{channel_id}", webhook, methods=["POST"]),
+        *admin.routes(),
+        *extra_routes,
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,644 @@
+"""Gateway benchmark: open-loop signed Shopify webhooks at fixed rates, next to a bare uvicorn app.
+
+Four targets in one run on one machine, each served by uvicorn (httptools, uvloop when installed)
+in one process: a bare Starlette app answering hello JSON (it reads the body and nothing else);
+the gateway app over stub shards that answer at once (verify, parse, batch, answer: the HTTP side
+alone); the gateway as ``skusync serve`` (a process holding shard actor handles, the shipped
+variant); the same app run by uvicorn on a Ray actor's event loop (the alternative issue 3 asks to
+measure). Every answer of the last two is durable: the shards committed it to the real Redis first.
+
+Load: a separate process (Python asyncio on uvloop, raw HTTP/1.1 over a pool of keep-alive
+connections to 127.0.0.1) sends pre-signed ``orders/create`` webhooks on a fixed schedule; each
+request's latency counts from its scheduled send time, so queueing anywhere (client pool, server)
+shows. Two closed-loop phases (every connection sends again as soon as it is answered), with 64 and
+with 512 connections, measure each target's capacity. The load generator shares the machine's cores
+with everything else, as the targets do in the same run.
+
+Usage: python -m benchmarks.gateway [--smoke] [--redis URL] [--out DIR] [--rates 500,1000] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import RESULTS, write_result
+
+CHANNEL, SECRET = "shop-bench", "bench-webhook-secret"
+PHASES = itertools.count(1)
+now = time.perf_counter
+"""Timestamps for latencies: uvloop's ``loop.time()`` is libuv's cached millisecond clock."""
+ROOT = Path(__file__).parents[1]
+
+
+# -- load generator (runs in a process of its own) ----------------------------------------------
+def signed_requests(tag: str, n: int, skus: int, first_id: int) -> list[bytes]:
+    """``n`` signed Shopify ``orders/create`` deliveries as raw HTTP/1.1 requests, one unit each."""
+    import orjson
+
+    from adapters.shopify.inbound import signature
+
+    out = []
+    for i in range(n):
+        item = {"id": 1, "variant_id": 42, "title": "Tee", "sku": f"B{i % skus:05d}", "quantity": 1}
+        order = {
+            "id": first_id + i,
+            "name": f"#{tag}-{i}",
+            "email": "buyer@example.com",
+            "created_at": "2025-11-28T09:00:00-05:00",
+            "updated_at": "2025-11-28T09:00:00-05:00",
+            "currency": "USD",
+            "total_price": "19.90",
+            "financial_status": "paid",
+            "line_items": [item],
+        }
+        body = orjson.dumps(order)
+        head = (
+            f"POST /webhooks/{CHANNEL} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nX-Shopify-Topic: orders/create\r\n"
+            f"X-Shopify-Hmac-Sha256: {signature(SECRET, body)}\r\nX-Shopify-Event-Id: {tag}-{i}\r\n"
+            "X-Shopify-Shop-Domain: bench.myshopify.com\r\n\r\n"
+        )
+        out.append(head.encode() + body)
+    return out
+
+
+def content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+class Conn(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection carrying one request at a time."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool, self.buf = pool, bytearray()
+        self.scheduled: float | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def send(self, request: bytes, scheduled: float) -> None:
+        self.scheduled = scheduled
+        assert self.transport is not None
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        size = end + 4 + content_length(bytes(self.buf[:end]))
+        if len(self.buf) >= size:
+            code = int(self.buf[9:12])
+            del self.buf[:size]
+            self._answered(code)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._answered(0)
+        self.pool.lost(self)
+
+    def _answered(self, code: int) -> None:
+        scheduled, self.scheduled = self.scheduled, None
+        if scheduled is not None:
+            self.pool.answered(self, code, scheduled)
+
+
+class Pool:
+    """Keep-alive connections used in turn; a request waits in FIFO order while all are busy.
+
+    A connection the server closes (its keep-alive timeout, an error) is replaced, and a request
+    it was carrying counts as status 0.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.loop, self.port = asyncio.get_running_loop(), port
+        self.conns: list[Conn] = []
+        self.idle: deque[Conn] = deque()
+        self.waiting: deque[tuple[bytes, float]] = deque()
+        self.latencies: list[float] = []
+        self.status: Counter[int] = Counter()
+        self.outstanding, self.last = 0, 0.0
+        self.drained = asyncio.Event()
+        self.closing = False
+        self.next: Any = None
+        """Closed loop: called after every answer to send the next request."""
+
+    async def connect(self) -> None:
+        _, conn = await self.loop.create_connection(lambda: Conn(self), "127.0.0.1", self.port)
+        self.conns.append(conn)
+        self.free(conn)
+
+    def free(self, conn: Conn) -> None:
+        if self.waiting:
+            conn.send(*self.waiting.popleft())
+        else:
+            self.idle.append(conn)
+
+    def lost(self, conn: Conn) -> None:
+        if conn in self.idle:
+            self.idle.remove(conn)
+        if not self.closing:
+            self.loop.create_task(self.connect())
+
+    def submit(self, request: bytes, scheduled: float) -> None:
+        self.outstanding += 1
+        self.drained.clear()
+        if self.idle:
+            self.idle.popleft().send(request, scheduled)
+        else:
+            self.waiting.append((request, scheduled))
+
+    def answered(self, conn: Conn, code: int, scheduled: float) -> None:
+        self.last = now()
+        self.latencies.append(self.last - scheduled)
+        self.status[code] += 1
+        self.outstanding -= 1
+        if self.next is not None:
+            self.next()
+        if conn.transport is not None:
+            self.free(conn)
+        if self.outstanding == 0:
+            self.drained.set()
+
+    def close(self) -> None:
+        self.closing = True
+        for c in self.conns:
+            if c.transport is not None:
+                c.transport.close()
+
+
+async def drive(spec: dict[str, Any]) -> dict[str, Any]:
+    """One phase: open loop at ``spec["rate"]`` per second, or closed loop (``rate`` None)."""
+    rate, seconds = spec["rate"], spec["seconds"]
+    n = int(rate * seconds) if rate else int(spec["closed_cap_per_s"] * seconds)
+    # built before the clock starts; order ids are unique per phase (the ledger counts an order once)
+    requests = signed_requests(spec["tag"], n, spec["skus"], spec["first_id"])
+    pool = Pool(spec["port"])
+    for _ in range(spec["conns"]):
+        await pool.connect()
+    lag: list[float] = []
+    t0 = now() + 0.01
+    if rate is None:
+        feed = iter(requests)
+        until = t0 + seconds
+
+        def send_next() -> None:
+            req = next(feed, None)
+            if req is not None and now() < until:
+                pool.submit(req, now())
+
+        pool.next = send_next
+        for _ in range(spec["conns"]):
+            send_next()
+    else:
+        for i, req in enumerate(requests):
+            due = t0 + i / rate
+            if due > now():
+                await asyncio.sleep(due - now())
+            lag.append(now() - due)
+            pool.submit(req, due)
+    try:
+        await asyncio.wait_for(pool.drained.wait(), timeout=seconds + 60)
+    except TimeoutError:
+        pool.status[-1] += pool.outstanding  # never answered
+    pool.close()
+    return summary(pool, max(pool.last - t0, 1e-9), rate, lag)
+
+
+def summary(pool: Pool, elapsed: float, rate: float | None, lag: list[float]) -> dict[str, Any]:
+    ms = sorted(x * 1000 for x in pool.latencies)
+    lag_ms = sorted(x * 1000 for x in lag)
+
+    def pct(values: list[float], p: float) -> float:
+        return round(values[min(len(values) - 1, int(p * len(values)))], 2) if values else 0.0
+
+    return {
+        "offered_per_s": rate,
+        "answered": len(ms),
+        "ok": pool.status[200],
+        "statuses": {str(k): v for k, v in sorted(pool.status.items())},
+        "accepted_per_s": round(pool.status[200] / elapsed, 1),
+        "p50_ms": pct(ms, 0.50),
+        "p99_ms": pct(ms, 0.99),
+        "max_ms": round(ms[-1], 2) if ms else 0.0,
+        "send_lag_p99_ms": pct(lag_ms, 0.99),
+    }
+
+
+def _loadgen(spec: dict[str, Any], out: Any) -> None:
+    try:
+        import uvloop
+
+        out.put(uvloop.run(drive(spec)))
+    except ImportError:
+        out.put(asyncio.run(drive(spec)))
+
+
+def phase(
+    port: int, tag: str, rate: float | None, seconds: float, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """One load phase from a separate process; ``rate=None`` is the closed-loop capacity phase."""
+    conns = settings["open_conns"] if rate else settings["closed_conns"]
+    spec = {
+        "port": port,
+        "tag": tag,
+        "rate": rate,
+        "seconds": seconds,
+        "skus": settings["skus"],
+        "conns": conns,
+        "closed_cap_per_s": settings["closed_cap_per_s"],
+        "first_id": next(PHASES) * 100_000_000,
+    }
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_loadgen, args=(spec, out), daemon=True)
+    proc.start()
+    try:
+        result: dict[str, Any] = out.get(timeout=seconds + 240)
+    finally:
+        proc.join(30)
+    print(f"  {tag}: {result}", flush=True)
+    return result
+
+
+def measure(port: int, name: str, run: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Warm up, then every fixed rate, then the closed-loop capacity phase, against one target."""
+    warmup = phase(port, f"{run}-{name}-warm", settings["warm_rate"], settings["warm_s"], settings)
+    rates = []
+    for rate in settings["rates"]:
+        time.sleep(settings["pause_s"])
+        rates.append(phase(port, f"{run}-{name}-{rate}", rate, settings["seconds"], settings))
+    time.sleep(settings["pause_s"])
+    capacity = phase(port, f"{run}-{name}-cap", None, settings["capacity_s"], settings)
+    time.sleep(settings["pause_s"])
+    # many more connections in flight: bigger batches, so the per-call costs are shared by more events
+    wide = {**settings, "closed_conns": settings["wide_conns"]}
+    capacity_wide = phase(port, f"{run}-{name}-capwide", None, settings["capacity_s"], wide)
+    return {"warmup": warmup, "rates": rates, "capacity": capacity, "capacity_wide": capacity_wide}
+
+
+# -- targets ------------------------------------------------------------------------------------
+def _bare_app(out: Any) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from actors.gateway.server import bind
+
+    async def hello(request: Request) -> JSONResponse:
+        await request.body()  # receive what the gateway receives; do nothing with it
+        return JSONResponse({"hello": "world"})
+
+    sock = bind("127.0.0.1", 0)
+    out.put(sock.getsockname()[1])
+    app = Starlette(routes=[Route("/webhooks/{channel}", hello, methods=["POST"])])
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+
+
+class StubShards:
+    """Answers every event at once as the ledger would (no Ray, no Redis): isolates the HTTP side."""
+
+    async def submit_async(self, events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        decisions = []
+        for ev in events:
+            lines = [
+                {
+                    "sku": ln["sku"],
+                    "outcome": "accepted",
+                    "delta": -ln["quantity"],
+                    "available": 0,
+                    "version": 1,
+                    "requested": ln["quantity"],
+                    "accepted": ln["quantity"],
+                }
+                for ln in ev["lines"]
+            ]
+            decisions.append(
+                {
+                    "key": ev["key"],
+                    "kind": ev["kind"],
+                    "outcome": "applied",
+                    "lines": lines,
+                    "channel": ev["channel"],
+                    "order_id": ev["order_id"],
+                }
+            )
+        await asyncio.sleep(0)
+        return decisions, {}
+
+
+def _stub_gateway(out: Any, cfg: dict[str, Any]) -> None:
+    from actors.gateway import create_app
+    from actors.gateway.server import GracefulServer, bind, settle_heap, uvicorn_config
+    from engine.config import Config
+
+    app = create_app(Config.model_validate(cfg), StubShards())  # type: ignore[arg-type]
+    sock = bind("127.0.0.1", 0)
+    out.put(sock.getsockname()[1])
+    settle_heap()
+    GracefulServer(uvicorn_config(app)).run(sockets=[sock])
+
+
+def start_process(target: Any, *args: Any) -> tuple[Any, int]:
+    """``target(queue, *args)`` in a process of its own, which puts its port on the queue."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=target, args=(out, *args), daemon=True)
+    proc.start()
+    return proc, int(out.get(timeout=60))
+
+
+def config_toml(prefix: str, redis_url: str, token: str) -> str:
+    return (
+        f'[store]\nredis_url = "{redis_url}"\nkey_prefix = "{prefix}"\n'
+        f'[gateway]\nhost = "127.0.0.1"\nport = 0\nadmin_token = "{token}"\n[engine]\nshards = 2\n'
+        f'[[channels]]\nid = "{CHANNEL}"\nkind = "shopify"\nwebhook_secret = "{SECRET}"\n'
+    )
+
+
+def start_serve(config_path: Path, ray_address: str) -> tuple[subprocess.Popen[str], int]:
+    """``skusync serve`` joined to this Ray cluster (the shipped variant); returns (process, port)."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "actors.cli",
+            "serve",
+            "--config",
+            str(config_path),
+            "--ray-address",
+            ray_address,
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SKUSYNC_")},
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "gateway serving on " in line:
+            port = int(line.split("serving on ", 1)[1].split()[0].rsplit(":", 1)[1])
+            # keep draining stderr so the server never blocks on a full pipe
+            threading.Thread(target=proc.stderr.read, daemon=True).start()
+            return proc, port
+    raise RuntimeError(f"skusync serve exited with {proc.wait()}")
+
+
+class GatewayInActor:
+    """The alternative measured here: the same app and uvicorn, run on a Ray actor's event loop."""
+
+    async def start(self, config: dict[str, Any]) -> int:
+        import ray
+
+        from actors.gateway import create_app
+        from actors.gateway.server import GracefulServer, bind, uvicorn_config
+        from actors.runtime import NAMESPACE, shard_name
+        from actors.shard_client import ShardClient
+        from engine.config import Config
+        from engine.routing import ShardMap
+
+        cfg = Config.model_validate(config)
+        handles = [
+            ray.get_actor(shard_name(cfg.store.key_prefix, i), namespace=NAMESPACE)
+            for i in range(cfg.engine.shards)
+        ]
+        app = create_app(cfg, ShardClient(handles, ShardMap(cfg.engine.shards, cfg.engine.vshards)))
+        sock = bind("127.0.0.1", 0)
+        self.server = GracefulServer(uvicorn_config(app))
+        self.task = asyncio.get_running_loop().create_task(self.server.serve(sockets=[sock]))
+        while not self.server.started:
+            await asyncio.sleep(0.01)
+        port: int = sock.getsockname()[1]
+        return port
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+def gateway_actor(cfg: dict[str, Any]) -> tuple[Any, int]:
+    """Start ``GatewayInActor`` (no CPU reserved, like the shards); returns (handle, port)."""
+    import ray
+
+    actor: Any = ray.remote(num_cpus=0)(GatewayInActor).remote()
+    port: int = ray.get(actor.start.remote(cfg), timeout=120)
+    return actor, port
+
+
+# -- the run ------------------------------------------------------------------------------------
+def settings_for(a: argparse.Namespace) -> dict[str, Any]:
+    """Phase lengths, rates and connection counts (tiny with ``--smoke``)."""
+    if a.smoke:
+        return {
+            "rates": [100.0],
+            "seconds": 0.5,
+            "capacity_s": 0.5,
+            "warm_rate": 50.0,
+            "warm_s": 0.2,
+            "pause_s": 0.1,
+            "open_conns": 8,
+            "closed_conns": 8,
+            "wide_conns": 16,
+            "closed_cap_per_s": 3000,
+            "skus": 50,
+        }
+    return {
+        "rates": a.rates,
+        "seconds": a.seconds,
+        "capacity_s": 5.0,
+        "warm_rate": 300.0,
+        "warm_s": 2.0,
+        "pause_s": 2.0,
+        "open_conns": 128,
+        "closed_conns": 64,
+        "wide_conns": 512,
+        "closed_cap_per_s": 25_000,
+        "skus": 1000,
+    }
+
+
+def run_targets(
+    cfg: dict[str, Any], run: str, settings: dict[str, Any], ray_address: str, with_actor: bool
+) -> dict[str, Any]:
+    """Measure, one after another: the bare app, the gateway app over stub shards (the HTTP side
+    alone), the gateway process (``skusync serve``) and, optionally, the gateway in a Ray actor."""
+    import ray
+
+    results: dict[str, Any] = {}
+    for name, target, args in (("bare", _bare_app, ()), ("gateway_stub_shards", _stub_gateway, (cfg,))):
+        proc, port = start_process(target, *args)
+        try:
+            results[name] = measure(port, name, run, settings)
+        finally:
+            proc.terminate()
+            proc.join(30)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "skusync.toml"
+        path.write_text(
+            config_toml(cfg["store"]["key_prefix"], cfg["store"]["redis_url"], cfg["gateway"]["admin_token"])
+        )
+        served, port = start_serve(path, ray_address)
+        try:
+            results["gateway_process"] = measure(port, "proc", run, settings)
+        finally:
+            served.terminate()  # SIGTERM: graceful drain
+            results["gateway_process"]["serve_exit_status"] = served.wait(60)
+    if with_actor:
+        actor, port = gateway_actor(cfg)
+        try:
+            results["gateway_actor"] = measure(port, "actor", run, settings)
+        finally:
+            ray.get(actor.stop.remote(), timeout=60)
+            ray.kill(actor)
+    return results
+
+
+def checks(results: dict[str, Any], consumed: int) -> dict[str, Any]:
+    """Every 200 from a gateway took exactly one unit: answered means durably decided."""
+    ok = sum(
+        r["ok"]
+        for name, t in results.items()
+        if name not in ("bare", "gateway_stub_shards")
+        for r in [t["warmup"], *t["rates"], t["capacity"], t["capacity_wide"]]
+    )
+    return {"gateway_200_answers": ok, "units_taken": consumed, "conserved": ok == consumed}
+
+
+def table(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures to quote: per target, capacity and each rate's accepted/s and p50/p99/max."""
+    return {
+        name: {
+            "capacity_per_s": t["capacity"]["accepted_per_s"],
+            "capacity_p99_ms": t["capacity"]["p99_ms"],
+            "capacity_wide_per_s": t["capacity_wide"]["accepted_per_s"],
+            "capacity_wide_p99_ms": t["capacity_wide"]["p99_ms"],
+            "rates": {
+                f"{r['offered_per_s']:g}": {k: r[k] for k in ("accepted_per_s", "p50_ms", "p99_ms", "max_ms")}
+                for r in t["rates"]
+            },
+        }
+        for name, t in results.items()
+    }
+
+
+def targets(results: dict[str, Any], ratio: dict[str, Any]) -> dict[str, Any]:
+    """Issue 3's targets for one gateway process, next to what this run measured."""
+    at_2000 = [r["p99_ms"] for r in results["gateway_process"]["rates"] if r["offered_per_s"] == 2000]
+    return {
+        "capacity_vs_bare": {"target_min": 0.5, "measured": ratio["gateway_process_vs_bare_capacity"]},
+        "p99_ms_at_2000_per_s": {"target_max": 50, "measured": at_2000[0] if at_2000 else None},
+    }
+
+
+def ratios(results: dict[str, Any]) -> dict[str, Any]:
+    """Capacity of each target over the bare app's, and of the actor variant over the process."""
+    cap = {name: t["capacity"]["accepted_per_s"] for name, t in results.items()}
+    out = {f"{name}_vs_bare_capacity": round(v / cap["bare"], 2) for name, v in cap.items() if name != "bare"}
+    if "gateway_actor" in cap:
+        out["actor_vs_process_capacity"] = round(cap["gateway_actor"] / cap["gateway_process"], 2)
+    wide = {name: t["capacity_wide"]["accepted_per_s"] for name, t in results.items()}
+    out |= {
+        f"{name}_vs_bare_capacity_wide": round(v / wide["bare"], 2)
+        for name, v in wide.items()
+        if name != "bare"
+    }
+    return out
+
+
+def main(argv: list[str] | None = None) -> Path:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--smoke", action="store_true", help="tiny counts, to check the benchmark runs")
+    p.add_argument("--redis", default=os.environ.get("SKUSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument(
+        "--rates", type=lambda s: [float(x) for x in s.split(",")], default=[500.0, 1000.0, 2000.0, 4000.0]
+    )
+    p.add_argument("--seconds", type=float, default=10.0, help="length of each fixed-rate phase")
+    p.add_argument("--no-actor", action="store_true", help="skip the in-actor variant")
+    a = p.parse_args(argv)
+    settings = settings_for(a)
+
+    import ray
+    import redis
+
+    from actors.runtime import ensure_shards, kill_shards, start_ray
+    from actors.shard_client import ShardClient
+    from engine.config import Config
+    from engine.routing import ShardMap
+
+    started_ray = not ray.is_initialized()
+    start_ray(num_cpus=2)
+    run = uuid.uuid4().hex[:6]
+    cfg = {
+        "store": {"redis_url": a.redis, "key_prefix": f"benchgw{run}"},
+        "gateway": {"admin_token": uuid.uuid4().hex, "port": 0},
+        "engine": {"shards": 2},
+        "channels": [{"id": CHANNEL, "kind": "shopify", "webhook_secret": SECRET}],
+    }
+    config = Config.model_validate(cfg)
+    shards = ShardClient(
+        ensure_shards(config, a.redis), ShardMap(config.engine.shards, config.engine.vshards)
+    )
+    skus = [f"B{i:05d}" for i in range(settings["skus"])]
+    shards.submit([{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": 10**9} for s in skus])
+    try:
+        results = run_targets(cfg, run, settings, ray.get_runtime_context().gcs_address, not a.no_actor)
+        consumed = sum(10**9 - rec["available"] for rec in shards.get_many(skus).values() if rec)
+    finally:
+        kill_shards(config)
+        r = redis.Redis.from_url(a.redis)
+        for key in r.scan_iter(f"{config.store.key_prefix}:*", count=5000):
+            r.delete(key)
+        if started_ray:
+            ray.shutdown()
+    ratio = ratios(results)
+    payload = {
+        "smoke": a.smoke,
+        "settings": settings,
+        "summary": table(results),
+        "ratios": ratio,
+        "targets": targets(results, ratio),
+        "checks": checks(results, consumed),
+        "results": results,
+        "notes": NOTES,
+    }
+    path = write_result("gateway-smoke" if a.smoke else "gateway", payload, a.out)
+    print(f"wrote {path}: {ratio} {payload['targets']} {payload['checks']}", flush=True)
+    return path
+
+
+NOTES = (
+    "Open loop: requests leave on a fixed schedule from a separate process (Python asyncio + uvloop, raw "
+    "HTTP/1.1 over a pool of keep-alive loopback connections); latency counts from each request's scheduled "
+    "send time, so client-side queueing (all connections busy) shows too. send_lag_p99_ms is how late the "
+    "generator itself was. Capacity: closed loop, every connection sends again as soon as it is answered "
+    "(64 connections; capacity_wide: 512). "
+    "Gateway answers are durable (decided by the shard actors and committed to Redis before the answer). "
+    "The in-actor variant runs the same app under uvicorn on the Ray actor's own asyncio loop (no uvloop). "
+    "All processes (load generator, targets, Ray, shards, Redis) share this machine's cores."
+)
+
+
+if __name__ == "__main__":
+    main()
