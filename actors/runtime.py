@@ -1,4 +1,4 @@
-"""Start or join Ray and create (or find) the named shard actors of a deployment."""
+"""Start or join Ray and create (or find) the named shard and channel actors of a deployment."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import ray
 
+from actors.channel import ChannelActor
 from actors.shard import SkuShard
 from engine.config import Config
 
@@ -69,3 +70,36 @@ def kill_shards(config: Config) -> None:
     for i in range(config.engine.shards):
         with contextlib.suppress(ValueError):
             ray.kill(ray.get_actor(shard_name(config.store.key_prefix, i), namespace=NAMESPACE))
+
+
+def channel_name(key_prefix: str, channel_id: str) -> str:
+    """Actor name of a channel account's ``ChannelActor``."""
+    return f"{key_prefix}-channel-{channel_id}"
+
+
+def ensure_channels(config: Config, redis_url: str) -> dict[str, Any]:
+    """Handles (by channel id) to one ``ChannelActor`` per configured channel, creating missing ones.
+
+    Detached and ``max_restarts=-1`` like the shards: a crashed channel actor comes back and resumes
+    from its durable pending set. ``max_task_retries=0``: callers decide whether to resend a notify.
+    """
+    handles = {
+        channel.id: ChannelActor.options(  # type: ignore[attr-defined]
+            name=channel_name(config.store.key_prefix, channel.id),
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            max_task_retries=0,
+        ).remote(channel, redis_url, config.store.key_prefix)
+        for channel in config.channels
+    }
+    ray.get([h.ping.remote() for h in handles.values()])
+    return handles
+
+
+def kill_channels(config: Config) -> None:
+    """Remove the deployment's detached channel actors (tests, ``demo`` teardown)."""
+    for channel in config.channels:
+        with contextlib.suppress(ValueError):
+            ray.kill(ray.get_actor(channel_name(config.store.key_prefix, channel.id), namespace=NAMESPACE))

@@ -1,5 +1,7 @@
 """WooCommerce: order webhooks in (HMAC-SHA256 over the raw body), product stock quantities out."""
 
 from adapters.woocommerce.inbound import WooCommerceInbound
+from adapters.woocommerce.outbound import WooCommerceOutbound
 
 INBOUND = WooCommerceInbound()
+OUTBOUND = WooCommerceOutbound()

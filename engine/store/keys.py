@@ -50,3 +50,23 @@ class Keys:
     def meta(self) -> str:
         """Deployment facts that must not change under existing data (vshard count)."""
         return f"{self.prefix}:meta"
+
+    def channel_tag(self, channel_id: str) -> str:
+        """Hash tag shared by one channel account's keys, so its Lua scripts work on Redis Cluster."""
+        return f"{self.prefix}:{{ch:{channel_id}}}"
+
+    def channel_pending(self, channel_id: str) -> str:
+        """Hash SKU -> JSON target (``available``, ``version``, ``source``) not yet on the channel."""
+        return f"{self.channel_tag(channel_id)}:pending"
+
+    def channel_listed(self, channel_id: str) -> str:
+        """Hash SKU -> JSON ``{version, available, listed, at}``: what the channel is known to list."""
+        return f"{self.channel_tag(channel_id)}:listed"
+
+    def channel_catalog(self, channel_id: str) -> str:
+        """Hash SKU -> JSON channel ids from the last catalog import."""
+        return f"{self.channel_tag(channel_id)}:catalog"
+
+    def dlq(self) -> str:
+        """Stream of dead-lettered channel updates, every channel's (field ``channel`` tells which)."""
+        return f"{self.prefix}:dlq"

@@ -1,0 +1,379 @@
+"""``ChannelActor``: one channel account's fan-out, a Ray shell over ``ChannelSync`` and its adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Coroutine
+from typing import Any
+
+import httpx
+import ray
+import redis.asyncio as aioredis
+
+from adapters.base import ListingUpdate, OutboundAdapter, PushResult, adapter_for
+from engine.backoff import Backoff, is_transient_error
+from engine.channel_sync import ChannelSync, DeadLetter, Offered, Recorded, Reply, Send, Target, rules_for
+from engine.config import ChannelConfig
+from engine.store.channel_store import ChannelStore, DlqEntry
+from engine.store.keys import Keys
+from engine.token_bucket import TokenBucket
+
+log = logging.getLogger(__name__)
+
+
+def outbound_for(channel: ChannelConfig) -> OutboundAdapter:
+    """The kind's ``OUTBOUND`` adapter, tuned by the channel's extras when it supports that."""
+    adapter: OutboundAdapter = adapter_for(channel.kind).OUTBOUND
+    tune = getattr(adapter, "for_channel", None)
+    return tune(channel) if tune is not None else adapter
+
+
+def _extra(channel: ChannelConfig, name: str, default: Any) -> Any:
+    return (channel.model_extra or {}).get(name, default)
+
+
+def _updates(sends: list[Send]) -> list[ListingUpdate]:
+    return [ListingUpdate(s.sku, s.quantity, s.target.version, s.ids) for s in sends]
+
+
+def _throttled(response: httpx.Response, result: PushResult) -> bool:
+    """A rate refusal: HTTP 429, or a non-5xx answer that retries everything after a wait (Shopify's
+    ``Throttled`` comes as HTTP 200 with the wait computed from ``throttleStatus``)."""
+    if response.status_code == 429:
+        return True
+    everything_retried = bool(result.retry) and not result.ok and not result.failed
+    return response.status_code < 500 and everything_retried and result.retry_after_s is not None
+
+
+@ray.remote(num_cpus=0)
+class ChannelActor:
+    """Pushes master quantity changes to one channel account, within its rate budget.
+
+    An async actor: all state lives on one event loop; decisions (``ChannelSync``) never await, so
+    they need no locks. A drain task takes rate budget, sends batches (up to ``max_in_flight``
+    requests at once, never two for one SKU) and books the answers. Durable state is written through
+    version-checked scripts (``ChannelStore``), so every write may be repeated or reordered.
+
+    Channel extras read here: ``buffer_rules``, ``max_attempts`` (6), ``retry_base_s`` (0.5),
+    ``retry_cap_s`` (30), ``rate_safety`` (0.9 of the budget), ``max_in_flight`` (4), ``timeout_s`` (10).
+    """
+
+    def __init__(self, channel: ChannelConfig, redis_url: str, key_prefix: str = "skusync") -> None:
+        self.channel = channel
+        self.adapter = outbound_for(channel)
+        backoff = Backoff(
+            float(_extra(channel, "retry_base_s", 0.5)),
+            float(_extra(channel, "retry_cap_s", 30.0)),
+            int(_extra(channel, "max_attempts", 6)),
+        )
+        self.sync = ChannelSync(channel.id, rules_for(channel), backoff, time.time)
+        limit = channel.rate_limit
+        rate, burst = (limit.per_second, limit.burst) if limit else self.adapter.default_rate
+        self.bucket = TokenBucket(rate, burst, time.monotonic, float(_extra(channel, "rate_safety", 0.9)))
+        self.max_in_flight = int(_extra(channel, "max_in_flight", 4))
+        self.redis = aioredis.Redis.from_url(redis_url, socket_timeout=10, health_check_interval=30)
+        self.store = ChannelStore(self.redis, Keys(key_prefix), channel.id)
+        timeout = float(_extra(channel, "timeout_s", 10.0))
+        # One client for the actor's life: keep-alive connections are reused across batches.
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(max_connections=self.max_in_flight + 2),
+        )
+        self.counters: Counter[str] = Counter(dict.fromkeys(("requests", "throttled", "transport_errors"), 0))
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight_cost = 0.0
+        self._started: asyncio.Task[None] | None = None
+        # Ray runs __init__ on the actor's loop: start now, so a restarted actor resumes by itself.
+        with contextlib.suppress(RuntimeError):
+            self._start_task()
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def _start_task(self) -> asyncio.Task[None]:
+        if self._started is None or (self._started.done() and self._started.exception() is not None):
+            self._started = asyncio.get_running_loop().create_task(self._start())
+        return self._started
+
+    async def _ready(self) -> None:
+        await asyncio.shield(self._start_task())
+
+    async def _start(self) -> None:
+        pending, synced = await self.store.load()
+        self.sync.restore(pending, synced)
+        catalog = await self.store.load_catalog()
+        if catalog is not None:
+            self.sync.set_catalog(catalog)  # a restart reuses it: re-importing spends rate budget
+        self._spawn(self._drain())
+        if catalog is None:
+            self._spawn(self._import_until_done())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def ping(self) -> bool:
+        """True once durable state is loaded and the drain loop runs."""
+        await self._ready()
+        return True
+
+    async def close(self) -> None:
+        """Stop sending and release connections (in-flight answers are lost; pending stays durable)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await self.client.aclose()
+        await self.redis.aclose()
+
+    # -- targets in ----------------------------------------------------------------------------------
+
+    async def notify(self, changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Take master changes ``{sku: {"available", "version", "source"}}`` after a shard's commit.
+
+        Decides in memory first (no await: coalescing, dropping older versions, skipping what the
+        channel already lists), then awaits one write making the accepted targets durable, then
+        wakes the drainer; it returns after that write, so a reply means the targets survive a
+        restart. Ordering: any; an older version arriving late is dropped here and in Redis.
+        Retry-safe: offering the same versions again changes nothing. Returns counts of accepted
+        and settled (no request needed) targets and the SKUs missing from the catalog (for the audit).
+        """
+        await self._ready()
+        offered = self.sync.offer(changes)
+        await self._save(offered)
+        accepted = len(offered.persist) - len(offered.unknown)
+        return {"accepted": accepted, "settled": len(offered.settled), "unknown": offered.unknown}
+
+    async def _save(self, offered: Offered) -> None:
+        if offered.persist:
+            await self.store.put_pending(offered.persist)
+        if offered.settled:
+            await self.store.settle(offered.settled)
+        self._wake.set()
+
+    async def import_catalog(self) -> dict[str, Any]:
+        """Read the channel's catalog (SKU -> ids), persist it and adopt it; returns counts.
+
+        Awaits the channel (many pages) and Redis before adopting, so a failure changes nothing;
+        pushes meanwhile use the old map, and the new one is adopted in one step (no await).
+        Retry-safe: it replaces the whole map. SKUs the new map lacks become unknown; unknown SKUs
+        it now lists are pushed. Spends the channel's rate budget (one call per page).
+        """
+        await self._ready()
+        return await self._import()
+
+    async def _import(self) -> dict[str, Any]:
+        catalog = await self.adapter.import_catalog(self.client, self.channel)
+        # The import spent budget this bucket did not count: start from empty rather than guess; the
+        # first push's answer (or the refill) tells the truth.
+        self.bucket.correct(0.0)
+        await self.store.save_catalog(catalog)
+        self.sync.set_catalog(catalog)
+        self._wake.set()
+        return {"skus": len(catalog), "unknown": sorted(self.sync.unknown)}
+
+    async def _import_until_done(self) -> None:
+        for attempt in range(1_000_000):
+            try:
+                await self._import()
+                return
+            except Exception as exc:  # the channel may be down at start: keep trying, pending waits
+                self.counters["catalog_errors"] += 1
+                log.warning("channel %s: catalog import failed (%s), retrying", self.channel.id, exc)
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(attempt, 6)))
+
+    # -- drain ---------------------------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        while True:
+            try:
+                await self._drain_step()
+            except Exception:  # a bug must not stop the channel for good; pending stays durable
+                self.counters["drain_errors"] += 1
+                log.exception("channel %s: drain step failed", self.channel.id)
+                await asyncio.sleep(1.0)
+
+    async def _drain_step(self) -> None:
+        pushes = [t for t in self._tasks if t.get_name().startswith("push")]
+        if len(pushes) >= self.max_in_flight:
+            await asyncio.wait(pushes, return_when=asyncio.FIRST_COMPLETED)
+            return
+        sends = self._next_batch()
+        if not sends:
+            await self._idle()
+            return
+        wait = self.bucket.wait_time(self.adapter.cost(_updates(sends)))
+        if wait > 0:
+            # Wait for the backlog seen now, then send what the budget affords: targets that arrived
+            # meanwhile replace older ones or join if they fit. Waiting for ever larger batches would
+            # trade lag for throughput without end; sending only what is affordable at once would
+            # waste budget on per-call overhead (Shopify charges 10 points a call).
+            self.counters["budget_waits"] += 1
+            await asyncio.sleep(wait)
+            sends = self._fit(self._next_batch(), self.bucket.available)
+        cost = self.adapter.cost(_updates(sends))
+        if not sends or not self.bucket.try_take(cost):
+            return
+        self.sync.begin(sends)
+        self._spawn(self._push(sends, cost)).set_name(f"push-{sends[0].sku}")
+
+    def _next_batch(self) -> list[Send]:
+        """The next request's sends: one endpoint's worth, costing no more than the bucket can hold."""
+        sends = self.sync.select(self.adapter.max_batch)
+        group = getattr(self.adapter, "group", None)
+        if sends and group is not None:
+            first = {u.sku for u in group(_updates(sends))[0]}
+            sends = [s for s in sends if s.sku in first]
+        # A call costing more than the channel's bucket holds would be refused every time.
+        return self._fit(sends, self.bucket.limits.capacity)
+
+    def _fit(self, sends: list[Send], budget: float) -> list[Send]:
+        """The longest prefix of ``sends`` (at least one) whose request costs at most ``budget``."""
+        updates = _updates(sends)
+        lo, hi = 1, len(sends)
+        while lo < hi:  # cost grows with the number of updates: binary search the cut
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if self.adapter.cost(updates[:mid]) <= budget else (lo, mid - 1)
+        return sends[:lo]
+
+    async def _idle(self) -> None:
+        """Wait for a notify, a finished push or the next retry time (checked again at least every 5 s)."""
+        self._wake.clear()
+        due = self.sync.next_due()
+        timeout = 5.0 if due is None else min(5.0, max(0.005, due - time.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _push(self, sends: list[Send], cost: float) -> None:
+        self._in_flight_cost += cost
+        request: httpx.Request | None = None
+        response: httpx.Response | None = None
+        try:
+            reply, request, response = await self._exchange(sends, cost)
+        except Exception as exc:  # whatever happened, the sends must leave "in flight"
+            log.exception("channel %s: push failed", self.channel.id)
+            reply = Reply(error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._in_flight_cost -= cost
+        recorded = self.sync.record(sends, reply)
+        try:
+            await self._persist(recorded, request, response)
+        except Exception:  # Redis down: pending stays in Redis, so a restart pushes it again
+            self.counters["persist_errors"] += 1
+            log.exception("channel %s: persisting push results failed", self.channel.id)
+        self._wake.set()
+
+    async def _exchange(
+        self, sends: list[Send], cost: float
+    ) -> tuple[Reply, httpx.Request | None, httpx.Response | None]:
+        updates = _updates(sends)
+        try:
+            request = self.adapter.build(self.channel, updates)
+        except (ValueError, KeyError) as exc:
+            return Reply(failed={s.sku: f"cannot build request: {exc}" for s in sends}), None, None
+        self.counters["requests"] += 1
+        try:
+            response = await self.client.send(request)
+        except httpx.HTTPError as exc:
+            self.counters["transport_errors"] += 1
+            error = f"{type(exc).__name__}: {exc}"
+            if is_transient_error(exc):  # absolute quantities: resending one that landed is harmless
+                return Reply(error=error), request, None
+            return Reply(failed={s.sku: error for s in sends}), request, None
+        result = self.adapter.parse(response, updates)
+        throttled = _throttled(response, result)
+        self._observe_budget(result, cost, throttled)
+        error = f"HTTP {response.status_code}: {response.text[:200]}" if result.retry else ""
+        reply = Reply(result.ok, result.failed, result.retry_after_s, throttled, error)
+        return reply, request, response
+
+    def _observe_budget(self, result: PushResult, cost: float, throttled: bool) -> None:
+        """Adopt the channel's view of the budget and honour its Retry-After for the whole account."""
+        self.counters["throttled"] += throttled
+        r = result
+        if r.budget_available is not None or r.budget_capacity or r.budget_restore_per_s:
+            # Other requests in flight may not be charged in the channel's figure yet: count them spent.
+            left = None if r.budget_available is None else r.budget_available - (self._in_flight_cost - cost)
+            self.bucket.correct(left, r.budget_capacity or None, r.budget_restore_per_s or None)
+        if result.retry_after_s:
+            self.bucket.pause_for(result.retry_after_s)
+
+    async def _persist(
+        self, recorded: Recorded, request: httpx.Request | None, response: httpx.Response | None
+    ) -> None:
+        if recorded.acked:
+            await self.store.settle(recorded.acked)
+        if recorded.dead:
+            await self.store.dead_letter([self._dlq_entry(d, request, response) for d in recorded.dead])
+
+    def _dlq_entry(
+        self, dead: DeadLetter, request: httpx.Request | None, response: httpx.Response | None
+    ) -> DlqEntry:
+        """Method and URL of the call and the answer's start: never headers, which carry tokens."""
+        req = (
+            None
+            if request is None
+            else {"method": request.method, "url": str(request.url.copy_with(query=None))}
+        )
+        resp = None if response is None else {"status": response.status_code, "body": response.text[:2000]}
+        return DlqEntry.of(self.channel.id, dead, req, resp, time.time())
+
+    # -- reading and admin ---------------------------------------------------------------------------
+
+    async def status(self, skus: list[str]) -> dict[str, dict[str, Any]]:
+        """Per SKU ``{listed, buffer, synced_version, last_push_at}`` (None values if never synced)."""
+        await self._ready()
+        return {sku: self.sync.status(sku) for sku in skus}
+
+    async def stats(self) -> dict[str, Any]:
+        """Counters: requests, throttled (429 / Throttled answers), retries, dead_letters,
+        unknown_skus, pending, in_flight, coalesced, stale, skipped_source, budget state."""
+        await self._ready()
+        catalog = self.sync.catalog
+        return {
+            "channel": self.channel.id,
+            "kind": self.channel.kind,
+            "pid": os.getpid(),
+            **self.sync.stats(),
+            **self.counters,
+            "catalog_skus": None if catalog is None else len(catalog),
+            "budget_available": self.bucket.available,
+            "budget_rate": self.bucket.limits.rate,
+            "budget_capacity": self.bucket.limits.capacity,
+        }
+
+    async def idle(self) -> bool:
+        """True when nothing is pending or in flight (a test's or benchmark's quiescence check)."""
+        await self._ready()
+        return self.sync.idle
+
+    async def dlq_list(self, limit: int = 100) -> list[dict[str, Any]]:
+        """This channel's dead letters, oldest first (see ``engine.store.channel_store.decode_dlq``)."""
+        await self._ready()
+        return await self.store.dlq(limit)
+
+    async def dlq_redrive(self) -> dict[str, int]:
+        """Queue every dead-lettered SKU of this channel again (newest target each), then remove them.
+
+        Awaits Redis after deciding in memory: first the targets are made durable, then the entries
+        deleted, so a crash in between leaves entries that a second redrive finds obsolete or queues
+        again (retry-safe). Entries older than what the channel has since synced are dropped as
+        obsolete; entries written while this runs stay for the next redrive.
+        """
+        await self._ready()
+        entries = await self.store.dlq(limit=1 << 62)
+        newest: dict[str, Target] = {}
+        for entry in entries:
+            target = Target.decode(entry["target"])
+            if entry["sku"] not in newest or target.version > newest[entry["sku"]].version:
+                newest[entry["sku"]] = target
+        offered = self.sync.redrive(newest)
+        await self._save(offered)
+        removed = await self.store.dlq_delete([e["id"] for e in entries])
+        requeued = len(offered.persist)
+        return {"entries": removed, "requeued": requeued, "obsolete": len(newest) - requeued}

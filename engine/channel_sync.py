@@ -1,0 +1,351 @@
+"""What one channel account must be sent, decided without I/O: targets, batches, retries, dead letters."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from engine.backoff import Backoff
+from engine.buffer_rules import BufferRule, BufferRules
+from engine.config import ChannelConfig
+
+Clock = Callable[[], float]
+Ids = Mapping[str, Any]
+COUNTERS = (
+    "sent", "acked", "retries", "throttled_retries", "dead_letters", "unknown_skus",
+    "coalesced", "stale", "skipped_source", "unchanged", "redriven",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Target:
+    """Master state to mirror: ``available`` units at master ``version``, last changed by ``source``."""
+
+    available: int
+    version: int
+    source: str | None = None
+
+    def encode(self) -> bytes:
+        """JSON form kept in the durable pending set and the dead-letter queue."""
+        return orjson.dumps(self)
+
+    @classmethod
+    def decode(cls, raw: bytes | str | Mapping[str, Any]) -> Target:
+        """Inverse of ``encode``; also accepts the mapping a shard sends (``available``, ``version``)."""
+        data = raw if isinstance(raw, Mapping) else orjson.loads(raw)
+        source = data.get("source")
+        return cls(int(data["available"]), int(data["version"]), None if source is None else str(source))
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What the channel is known to list: ``listed`` units for master ``version`` (``available`` then).
+
+    ``at`` is when we last pushed this SKU (None if the channel got there on its own, see ``offer``).
+    """
+
+    version: int
+    available: int
+    listed: int
+    at: float | None = None
+
+    def encode(self) -> bytes:
+        """JSON form kept in the channel's listed hash."""
+        return orjson.dumps(self)
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Synced:
+        return cls(**orjson.loads(raw))
+
+
+@dataclass(frozen=True)
+class Send:
+    """One SKU's part of a request: set ``quantity`` (for ``target``) on the listing ``ids``."""
+
+    sku: str
+    target: Target
+    quantity: int
+    ids: Ids
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A SKU given up on: what was last ``sent``, the newest ``target`` (what a redrive pushes), why."""
+
+    sent: Send
+    target: Target
+    attempts: int
+    error: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A channel's answer to one request in engine terms (the actor converts the adapter's result).
+
+    SKUs named in neither ``ok`` nor ``failed`` are retried. ``throttled`` says the channel refused for
+    rate, not for the SKU, so the retry does not count as an attempt.
+    """
+
+    ok: Iterable[str] = ()
+    failed: Mapping[str, str] = field(default_factory=dict)
+    retry_after_s: float | None = None
+    throttled: bool = False
+    error: str = ""
+
+
+@dataclass
+class Offered:
+    """Outcome of ``offer``/``redrive``/``set_catalog``.
+
+    ``persist``: targets to add to the durable pending set (unknown SKUs included, so a later catalog
+    that lists them still pushes). ``settled``: SKUs the channel already lists right, to record as
+    synced without a request. ``unknown``: SKUs missing from the catalog, reported and not pushed.
+    """
+
+    persist: dict[str, Target] = field(default_factory=dict)
+    settled: dict[str, Synced] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Recorded:
+    """Outcome of ``record``: SKUs now synced, SKUs to retry (at clock time), SKUs given up on."""
+
+    acked: dict[str, Synced] = field(default_factory=dict)
+    retry_at: dict[str, float] = field(default_factory=dict)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def rules_for(channel: ChannelConfig) -> BufferRules:
+    """Buffer rules from the channel's ``buffer_rules`` extra; ``default_buffer`` is the default hold."""
+    extra = (channel.model_extra or {}).get("buffer_rules")
+    rules = BufferRules.from_config(extra)
+    if channel.default_buffer and not (extra or {}).get("default"):
+        return BufferRules(BufferRule(fixed=channel.default_buffer), rules.overrides)
+    return rules
+
+
+class ChannelSync:
+    """The send plan of one channel account: at most one request in flight per SKU, newest value wins.
+
+    Invariants: a SKU is in at most one of ``pending`` (waiting to be sent), ``unknown`` (not in the
+    catalog) at a time; ``in_flight`` may also hold it with an older target. Every accepted target is
+    newer than anything pending, in flight or synced for its SKU, so an older target is never sent.
+    ``pending`` iterates oldest-first, which ``select`` uses for fairness. All times come from ``clock``.
+    """
+
+    def __init__(self, channel_id: str, rules: BufferRules, backoff: Backoff, clock: Clock) -> None:
+        self.channel_id = channel_id
+        self.rules = rules
+        self.backoff = backoff
+        self.clock = clock
+        self.pending: dict[str, Target] = {}
+        self.in_flight: dict[str, Send] = {}
+        self.synced: dict[str, Synced] = {}
+        self.unknown: dict[str, Target] = {}
+        self.attempts: dict[str, int] = {}
+        self.retry_at: dict[str, float] = {}
+        self.catalog: dict[str, Ids] | None = None
+        self.counters: Counter[str] = Counter()
+
+    # -- targets in --------------------------------------------------------------------------------
+
+    def quantity(self, sku: str, available: int) -> int:
+        """Units to list for ``sku`` when master has ``available``: the buffer rules, never below 0."""
+        return max(0, self.rules.listed(sku, available))
+
+    def newest_version(self, sku: str) -> int:
+        """The newest master version this channel has for ``sku`` in any state (-1 if none)."""
+        flying = self.in_flight.get(sku)
+        held = (self.pending.get(sku), self.unknown.get(sku), flying and flying.target, self.synced.get(sku))
+        return max((h.version for h in held if h), default=-1)
+
+    def offer(self, changes: Mapping[str, Mapping[str, Any]]) -> Offered:
+        """Take master changes ``{sku: {"available", "version", "source"}}``; older versions are dropped.
+
+        A change needs no request when the channel provably lists the right quantity already: it is
+        the only change since the synced version (versions are contiguous) and either leaves the
+        listed quantity as it was or is this channel's own sale, which the channel already took off
+        its listing. That is how the sale's source channel is skipped. It is pushed when several
+        changes were coalesced (another channel's sale may hide behind this source) or when a
+        buffer rule does not move one for one (a cap, a percentage, "zero at or below").
+        Any order, any repetition: versions decide, so offering a change again changes nothing.
+        """
+        out = Offered()
+        for sku, change in changes.items():
+            self._accept(sku, Target.decode(change), out)
+        return out
+
+    def _accept(self, sku: str, target: Target, out: Offered) -> None:
+        if target.version <= self.newest_version(sku):
+            self.counters["stale"] += 1
+            return
+        settled = self._settles(sku, target)
+        if settled is not None:
+            self.synced[sku] = out.settled[sku] = settled
+            self.counters["skipped_source" if target.source == self.channel_id else "unchanged"] += 1
+            return
+        out.persist[sku] = target
+        if self.catalog is not None and sku not in self.catalog:
+            self.counters["unknown_skus"] += sku not in self.unknown
+            self.unknown[sku] = target
+            out.unknown.append(sku)
+            return
+        self.counters["coalesced"] += sku in self.pending
+        self.pending[sku] = target  # replacing keeps the SKU's place in line
+
+    def _settles(self, sku: str, target: Target) -> Synced | None:
+        """The synced state to record if ``target`` needs no request (see ``offer``), else None."""
+        known = self.synced.get(sku)
+        busy = sku in self.pending or sku in self.in_flight or sku in self.unknown
+        if known is None or busy or target.version != known.version + 1:
+            return None
+        want = self.quantity(sku, target.available)
+        listing = known.listed
+        if target.source == self.channel_id:
+            if target.available >= known.available:
+                return None  # a cancel or return there: whether the channel relisted is unknown
+            listing -= known.available - target.available
+        return Synced(target.version, target.available, want, known.at) if listing == want else None
+
+    def restore(self, pending: Mapping[str, Target], synced: Mapping[str, Synced]) -> None:
+        """Load durable state after a restart (before ``set_catalog``); newer in-memory state wins."""
+        for sku, known in synced.items():
+            if known.version > self.newest_version(sku):
+                self.synced[sku] = known
+        for sku, target in pending.items():
+            if target.version > self.newest_version(sku):
+                self.pending[sku] = target
+
+    def set_catalog(self, catalog: Mapping[str, Ids]) -> Offered:
+        """Adopt the SKU -> channel ids map; pending SKUs it lacks become unknown, known ones revive."""
+        self.catalog = dict(catalog)
+        out = Offered()
+        for sku in [s for s in self.pending if s not in self.catalog]:
+            self.unknown[sku] = self.pending.pop(sku)
+            self.counters["unknown_skus"] += 1
+            out.unknown.append(sku)
+        for sku in [s for s in self.unknown if s in self.catalog]:
+            self.pending[sku] = self.unknown.pop(sku)
+        return out
+
+    def redrive(self, targets: Mapping[str, Target]) -> Offered:
+        """Queue dead-lettered targets again with fresh attempts; obsolete ones (older) are dropped."""
+        out = Offered()
+        for sku, target in targets.items():
+            self.attempts.pop(sku, None)
+            self.retry_at.pop(sku, None)
+            self._accept(sku, target, out)
+        self.counters["redriven"] += len(out.persist)
+        return out
+
+    # -- requests out ------------------------------------------------------------------------------
+
+    def select(self, limit: int) -> list[Send]:
+        """Up to ``limit`` sends, oldest first, among SKUs not in flight whose retry time has come.
+
+        Changes nothing: call ``begin`` with what is actually sent. Empty until a catalog is set.
+        """
+        if self.catalog is None or limit < 1:
+            return []
+        now, out = self.clock(), []
+        for sku, target in self.pending.items():
+            if sku in self.in_flight or self.retry_at.get(sku, -math.inf) > now:
+                continue
+            out.append(Send(sku, target, self.quantity(sku, target.available), self.catalog[sku]))
+            if len(out) >= limit:
+                break
+        return out
+
+    def begin(self, sends: Iterable[Send]) -> None:
+        """Mark ``sends`` as in flight; they must come from ``select`` with no ``offer`` in between
+        that replaced their targets (``ValueError`` otherwise, and nothing after that send changes)."""
+        for send in sends:
+            if self.pending.get(send.sku) != send.target or send.sku in self.in_flight:
+                raise ValueError(f"{send.sku!r}: not the pending target, or already in flight")
+            del self.pending[send.sku]
+            self.in_flight[send.sku] = send
+            self.counters["sent"] += 1
+
+    def next_due(self) -> float | None:
+        """Clock time when ``select`` may next return something (None: nothing is waiting)."""
+        if self.catalog is None:
+            return None
+        times = [self.retry_at.get(s, -math.inf) for s in self.pending if s not in self.in_flight]
+        return max(min(times), self.clock()) if times else None
+
+    def record(self, sends: Iterable[Send], reply: Reply) -> Recorded:
+        """Book the channel's answer to one request carrying ``sends``; return what to persist.
+
+        Once per ``begin``: a second answer for the same sends is ignored, so repeating it is safe.
+        """
+        now, ok, out = self.clock(), set(reply.ok), Recorded()
+        for send in sends:
+            if self.in_flight.get(send.sku) != send:
+                continue  # not ours (recorded twice): never book an answer twice
+            del self.in_flight[send.sku]
+            if send.sku in reply.failed:
+                self._dead(send, reply.failed[send.sku], self.attempts.get(send.sku, 0) + 1, out)
+            elif send.sku in ok:
+                self.attempts.pop(send.sku, None)
+                self.retry_at.pop(send.sku, None)
+                known = Synced(send.target.version, send.target.available, send.quantity, now)
+                self.synced[send.sku] = out.acked[send.sku] = known
+                self.counters["acked"] += 1
+            else:
+                self._retry(send, reply, now, out)
+        return out
+
+    def _retry(self, send: Send, reply: Reply, now: float, out: Recorded) -> None:
+        if reply.throttled:
+            # The account's budget ran out, not this SKU's luck: the bucket pause is the backoff.
+            self.counters["throttled_retries"] += 1
+            delay = reply.retry_after_s if reply.retry_after_s is not None else self.backoff.delay(0)
+        else:
+            attempts = self.attempts[send.sku] = self.attempts.get(send.sku, 0) + 1
+            if self.backoff.exhausted(attempts):
+                self._dead(send, reply.error or "retryable failures, attempts exhausted", attempts, out)
+                return
+            self.counters["retries"] += 1
+            delay = self.backoff.delay(attempts - 1, reply.retry_after_s)
+        out.retry_at[send.sku] = self.retry_at[send.sku] = now + delay
+        self.pending.setdefault(send.sku, send.target)  # a newer target, if one came, stays instead
+
+    def _dead(self, send: Send, error: str, attempts: int, out: Recorded) -> None:
+        """Give up on the SKU: its newest target leaves the plan with the entry (a redrive brings it back)."""
+        self.attempts.pop(send.sku, None)
+        self.retry_at.pop(send.sku, None)
+        newest = self.pending.pop(send.sku, send.target)
+        out.dead.append(DeadLetter(send, newest, attempts, error))
+        self.counters["dead_letters"] += 1
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def status(self, sku: str) -> dict[str, Any]:
+        """``{listed, buffer, synced_version, last_push_at}`` as this channel knows them (None if never)."""
+        k = self.synced.get(sku)
+        if k is None:
+            return dict.fromkeys(("listed", "buffer", "synced_version", "last_push_at"))
+        buffer = max(0, k.available) - k.listed
+        return {"listed": k.listed, "buffer": buffer, "synced_version": k.version, "last_push_at": k.at}
+
+    def stats(self) -> dict[str, int]:
+        """Counters plus current sizes (pending, in flight, unknown, backing off)."""
+        return {
+            **dict.fromkeys(COUNTERS, 0),
+            **self.counters,
+            "pending": len(self.pending),
+            "in_flight": len(self.in_flight),
+            "unknown_pending": len(self.unknown),
+            "backing_off": sum(1 for t in self.retry_at.values() if t > self.clock()),
+        }
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting to be sent or in flight (unknown SKUs never will be)."""
+        return not self.pending and not self.in_flight
