@@ -9,10 +9,11 @@ from typing import Any
 import ray
 
 from actors.channel import ChannelActor
+from actors.names import NAMESPACE, channel_name, shard_name
 from actors.shard import SkuShard
 from engine.config import Config
 
-NAMESPACE = "skusync"
+__all__ = ["NAMESPACE", "channel_name", "ensure_channels", "ensure_shards", "shard_name", "start_ray"]
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -31,17 +32,16 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(num_cpus=num_cpus, **kwargs)
 
 
-def shard_name(key_prefix: str, shard: int) -> str:
-    """Actor name of a shard; the key prefix keeps deployments (and tests) apart."""
-    return f"{key_prefix}-shard-{shard}"
-
-
-def ensure_shards(config: Config, redis_url: str) -> list[Any]:
+def ensure_shards(config: Config, redis_url: str, fan_out: bool = False) -> list[Any]:
     """Handles to the deployment's shard actors, creating the missing ones.
 
     Detached so they outlive the process that created them (a gateway restart must not drop
     master stock), ``max_restarts=-1`` so Ray brings a crashed shard back, which reloads from Redis.
+    ``fan_out``: the shards hand every committed change to the configured channels' actors (start
+    those with ``ensure_channels``). Arguments count only when a shard is created: an existing
+    shard keeps the ones it was created with.
     """
+    channels = {c.id: channel_name(config.store.key_prefix, c.id) for c in config.channels} if fan_out else {}
     handles = [
         SkuShard.options(  # type: ignore[attr-defined]
             name=shard_name(config.store.key_prefix, i),
@@ -58,6 +58,7 @@ def ensure_shards(config: Config, redis_url: str) -> list[Any]:
             config.store.key_prefix,
             int(config.engine.idempotency_ttl_hours * 3600),
             config.store.audit_maxlen,
+            channels,
         )
         for i in range(config.engine.shards)
     ]
@@ -70,11 +71,6 @@ def kill_shards(config: Config) -> None:
     for i in range(config.engine.shards):
         with contextlib.suppress(ValueError):
             ray.kill(ray.get_actor(shard_name(config.store.key_prefix, i), namespace=NAMESPACE))
-
-
-def channel_name(key_prefix: str, channel_id: str) -> str:
-    """Actor name of a channel account's ``ChannelActor``."""
-    return f"{key_prefix}-channel-{channel_id}"
 
 
 def ensure_channels(config: Config, redis_url: str) -> dict[str, Any]:

@@ -10,6 +10,8 @@ import orjson
 import ray
 import redis.asyncio as aioredis
 
+from actors.fanout import ChannelFanout
+from actors.names import NAMESPACE
 from engine.events import decode_events
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
@@ -36,6 +38,7 @@ class SkuShard:
         key_prefix: str,
         idem_ttl_s: int,
         audit_maxlen: int,
+        channel_actors: dict[str, str] | None = None,
     ) -> None:
         client = aioredis.Redis.from_url(redis_url, socket_timeout=10, health_check_interval=30)
         self.core = ShardCore(
@@ -46,13 +49,22 @@ class SkuShard:
             idem_ttl_s=idem_ttl_s,
             audit_maxlen=audit_maxlen,
         )
+        self.fanout = ChannelFanout(channel_actors or {}, NAMESPACE)
+        """Channel id -> actor name of every channel actor that mirrors this shard's SKUs."""
         self._started: asyncio.Task[ShardCore] | None = None
 
     async def _core(self) -> ShardCore:
         """The started core; the first call of an activation (re)loads every owned SKU."""
         if self._started is None:
-            self._started = asyncio.get_running_loop().create_task(self.core.start())
+            self._started = asyncio.get_running_loop().create_task(self._start())
         return await asyncio.shield(self._started)
+
+    async def _start(self) -> ShardCore:
+        core = await self.core.start()
+        # What the previous activation committed but had not handed over died with it: hand
+        # everything over again (channels drop what they already have).
+        self.fanout.publish(core.resident())
+        return core
 
     async def apply_batch(self, blob: bytes) -> bytes:
         """Decide a batch of events (``engine.events.encode_events``) and answer once it is durable.
@@ -63,11 +75,13 @@ class SkuShard:
         their reads complete, commits reach Redis in decision order. Retry-safe: every event
         carries its idempotency key, so a batch re-sent after a crash, a timeout or a failed
         commit is answered from the first decisions and changes nothing twice; after a failed
-        commit the shard reloads from Redis before deciding again.
+        commit the shard reloads from Redis before deciding again. After the commit the changed
+        quantities are queued for the channel actors (``ChannelFanout``), never before.
         Returns orjson of ``{"decisions": [...], "changed": {...}}``.
         """
         core = await self._core()
         result = await core.apply_batch(decode_events(blob))
+        self.fanout.publish(result.changed)
         return orjson.dumps({"decisions": result.decisions, "changed": result.changed})
 
     async def ping(self) -> bool:

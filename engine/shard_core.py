@@ -185,6 +185,17 @@ class ShardCore:
             "version": rec.version,
         }
 
+    def resident(self) -> dict[str, dict[str, Any]]:
+        """Every committed SKU as a channel change (``available``, ``version``, no source).
+
+        Published when a shard starts, so changes a previous activation committed but never
+        handed to the channels still reach them; channels drop the versions they already have.
+        """
+        return {
+            sku: {"available": rec.available, "version": rec.version, "source": None}
+            for sku, rec in self.ledger.records.items()
+        }
+
     def stats(self) -> dict[str, Any]:
         return {
             "shard": self.shard,
