@@ -133,14 +133,15 @@ class BackgroundServer:
 
 
 def serve(config: Config, ray_address: str | None = None) -> int:
-    """``skusync serve``: start or join Ray, ensure the shards, serve until SIGINT/SIGTERM.
+    """``skusync serve``: start or join Ray, ensure the actors, serve until SIGINT/SIGTERM.
 
-    Without a Redis URL the embedded store runs in this process (notice on stderr) under a key
-    prefix of its own, and the shards made for it are removed on exit. Returns the exit status.
+    Channel actors come first so the shards, which hand every committed change to them, find
+    them. Without a Redis URL the embedded store runs in this process (notice on stderr) under a
+    key prefix of its own, and the actors made for it are removed on exit. Returns the exit status.
     Raises ``OSError`` when the port cannot be bound.
     """
     from actors.gateway.app import create_app
-    from actors.runtime import ensure_shards, kill_shards, start_ray
+    from actors.runtime import ensure_channels, ensure_shards, kill_channels, kill_shards, start_ray
     from actors.shard_client import ShardClient
     from engine.routing import ShardMap
     from engine.store.embedded import EmbeddedStore
@@ -153,7 +154,8 @@ def serve(config: Config, ray_address: str | None = None) -> int:
         config.store.key_prefix = f"serve{os.getpid()}"
     try:
         start_ray(ray_address)
-        handles = ensure_shards(config, config.store.redis_url)
+        ensure_channels(config, config.store.redis_url)
+        handles = ensure_shards(config, config.store.redis_url, fan_out=True)
         client = ShardClient(handles, ShardMap(config.engine.shards, config.engine.vshards))
         server = GracefulServer(uvicorn_config(create_app(config, client)))
         settle_heap()
@@ -163,6 +165,7 @@ def serve(config: Config, ray_address: str | None = None) -> int:
         sock.close()
         if embedded is not None:
             kill_shards(config)
+            kill_channels(config)
             embedded.stop()
     if not server.started:
         print("skusync: the gateway failed to start", file=sys.stderr)

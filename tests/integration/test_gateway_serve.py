@@ -19,7 +19,7 @@ import pytest
 import ray
 import redis
 
-from actors.runtime import ensure_shards, kill_shards
+from actors.runtime import ensure_shards, kill_channels, kill_shards
 from actors.shard_client import ShardClient
 from engine.config import Config, load_config
 from engine.routing import ShardMap
@@ -107,6 +107,7 @@ def deployment(ray_cluster: None, prefix: str, tmp_path: Path) -> Iterator[tuple
     config = load_config(path, env={})
     yield config, path
     kill_shards(config)
+    kill_channels(config)  # serve creates one per configured channel
 
 
 def test_sigterm_during_traffic_drains_exits_zero_and_every_answer_is_durable(
