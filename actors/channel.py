@@ -8,46 +8,23 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
 import ray
 import redis.asyncio as aioredis
 
-from adapters.base import ListingUpdate, OutboundAdapter, PushResult, adapter_for
-from engine.backoff import Backoff, is_transient_error
-from engine.channel_sync import ChannelSync, DeadLetter, Offered, Recorded, Reply, Send, Target, rules_for
+from actors.channel_http import dlq_entry, exchange, extra, outbound_for, updates_of
+from adapters.base import PushResult
+from engine.backoff import Backoff
+from engine.channel_sync import SOURCE_GUARD_S, ChannelSync, Offered, Recorded, Reply, Send, Target, rules_for
 from engine.config import ChannelConfig
-from engine.store.channel_store import ChannelStore, DlqEntry
+from engine.store.channel_store import ChannelStore
 from engine.store.keys import Keys
 from engine.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
-
-
-def outbound_for(channel: ChannelConfig) -> OutboundAdapter:
-    """The kind's ``OUTBOUND`` adapter, tuned by the channel's extras when it supports that."""
-    adapter: OutboundAdapter = adapter_for(channel.kind).OUTBOUND
-    tune = getattr(adapter, "for_channel", None)
-    return tune(channel) if tune is not None else adapter
-
-
-def _extra(channel: ChannelConfig, name: str, default: Any) -> Any:
-    return (channel.model_extra or {}).get(name, default)
-
-
-def _updates(sends: list[Send]) -> list[ListingUpdate]:
-    return [ListingUpdate(s.sku, s.quantity, s.target.version, s.ids) for s in sends]
-
-
-def _throttled(response: httpx.Response, result: PushResult) -> bool:
-    """A rate refusal: HTTP 429, or a non-5xx answer that retries everything after a wait (Shopify's
-    ``Throttled`` comes as HTTP 200 with the wait computed from ``throttleStatus``)."""
-    if response.status_code == 429:
-        return True
-    everything_retried = bool(result.retry) and not result.ok and not result.failed
-    return response.status_code < 500 and everything_retried and result.retry_after_s is not None
 
 
 @ray.remote(num_cpus=0)
@@ -60,25 +37,33 @@ class ChannelActor:
     version-checked scripts (``ChannelStore``), so every write may be repeated or reordered.
 
     Channel extras read here: ``buffer_rules``, ``max_attempts`` (6), ``retry_base_s`` (0.5),
-    ``retry_cap_s`` (30), ``rate_safety`` (0.9 of the budget), ``max_in_flight`` (4), ``timeout_s`` (10).
+    ``retry_cap_s`` (30), ``rate_safety`` (0.9 of the budget), ``max_in_flight`` (4), ``timeout_s`` (10),
+    ``correction_reserve`` (0.5: share of the bucket a correction must leave for live updates).
+
+    Two lanes: live targets (``notify``) and reconciliation's corrections (``correct``). A
+    correction is sent only when no live target is ready and the bucket would still hold
+    ``correction_reserve`` of its capacity afterwards, so it never takes the budget a sale's update
+    needs; a newer live version of the same SKU replaces it (``ChannelSync``).
     """
 
     def __init__(self, channel: ChannelConfig, redis_url: str, key_prefix: str = "skusync") -> None:
         self.channel = channel
         self.adapter = outbound_for(channel)
         backoff = Backoff(
-            float(_extra(channel, "retry_base_s", 0.5)),
-            float(_extra(channel, "retry_cap_s", 30.0)),
-            int(_extra(channel, "max_attempts", 6)),
+            float(extra(channel, "retry_base_s", 0.5)),
+            float(extra(channel, "retry_cap_s", 30.0)),
+            int(extra(channel, "max_attempts", 6)),
         )
-        self.sync = ChannelSync(channel.id, rules_for(channel), backoff, time.time)
+        guard = float(extra(channel, "source_guard_s", SOURCE_GUARD_S))
+        self.sync = ChannelSync(channel.id, rules_for(channel), backoff, time.time, guard)
         limit = channel.rate_limit
         rate, burst = (limit.per_second, limit.burst) if limit else self.adapter.default_rate
-        self.bucket = TokenBucket(rate, burst, time.monotonic, float(_extra(channel, "rate_safety", 0.9)))
-        self.max_in_flight = int(_extra(channel, "max_in_flight", 4))
+        self.bucket = TokenBucket(rate, burst, time.monotonic, float(extra(channel, "rate_safety", 0.9)))
+        self.max_in_flight = int(extra(channel, "max_in_flight", 4))
+        self.correction_reserve = float(extra(channel, "correction_reserve", 0.5))
         self.redis = aioredis.Redis.from_url(redis_url, socket_timeout=10, health_check_interval=30)
         self.store = ChannelStore(self.redis, Keys(key_prefix), channel.id)
-        timeout = float(_extra(channel, "timeout_s", 10.0))
+        timeout = float(extra(channel, "timeout_s", 10.0))
         # One client for the actor's life: keep-alive connections are reused across batches.
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
@@ -156,6 +141,22 @@ class ChannelActor:
             await self.store.settle(offered.settled)
         self._wake.set()
 
+    async def correct(self, corrections: dict[str, dict[str, Any]], observed_at: float) -> dict[str, str]:
+        """Queue reconciliation's corrections ``{sku: {"available", "version"}}`` on the low lane.
+
+        Decides in memory only (no await before the decision, nothing durable: a correction lost to a
+        restart is computed again by the next reconciliation). Ordering: a correction older than a
+        version this actor holds is refused, and a newer live change replaces it later, so the
+        newest master value always wins. Retry-safe: queuing the same correction twice is one push.
+        ``observed_at`` (unix seconds) is when the channel's listing was read: a correction for a
+        version pushed after that is refused as ``fresh``. Returns an outcome per SKU (see
+        ``ChannelSync.correct``).
+        """
+        await self._ready()
+        outcomes = self.sync.correct({sku: Target.decode(c) for sku, c in corrections.items()}, observed_at)
+        self._wake.set()
+        return outcomes
+
     async def import_catalog(self) -> dict[str, Any]:
         """Read the channel's catalog (SKU -> ids), persist it and adopt it; returns counts.
 
@@ -205,9 +206,10 @@ class ChannelActor:
             return
         sends = self._next_batch()
         if not sends:
-            await self._idle()
+            if not await self._send_corrections():
+                await self._idle()
             return
-        wait = self.bucket.wait_time(self.adapter.cost(_updates(sends)))
+        wait = self.bucket.wait_time(self.adapter.cost(updates_of(sends)))
         if wait > 0:
             # Wait for the backlog seen now, then send what the budget affords: targets that arrived
             # meanwhile replace older ones or join if they fit. Waiting for ever larger batches would
@@ -216,25 +218,47 @@ class ChannelActor:
             self.counters["budget_waits"] += 1
             await asyncio.sleep(wait)
             sends = self._fit(self._next_batch(), self.bucket.available)
-        cost = self.adapter.cost(_updates(sends))
+        cost = self.adapter.cost(updates_of(sends))
         if not sends or not self.bucket.try_take(cost):
             return
         self.sync.begin(sends)
         self._spawn(self._push(sends, cost)).set_name(f"push-{sends[0].sku}")
 
-    def _next_batch(self) -> list[Send]:
+    async def _send_corrections(self) -> bool:
+        """Start one correction request if the budget leaves the live lane its reserve; False if none
+        is waiting. When the budget is short it naps (woken early by a notify) and returns True."""
+        sends = self._next_batch(self.sync.select_corrections)
+        if not sends:
+            return False
+        cost = self.adapter.cost(updates_of(sends))
+        reserve = min(
+            self.correction_reserve * self.bucket.limits.capacity, self.bucket.limits.capacity - cost
+        )
+        wait = self.bucket.wait_time(cost + max(0.0, reserve))
+        if wait > 0:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(wait, 5.0))
+            return True
+        if self.bucket.try_take(cost):
+            self.sync.begin(sends)
+            self.counters["correction_requests"] += 1
+            self._spawn(self._push(sends, cost)).set_name(f"push-{sends[0].sku}")
+        return True
+
+    def _next_batch(self, select: Callable[[int], list[Send]] | None = None) -> list[Send]:
         """The next request's sends: one endpoint's worth, costing no more than the bucket can hold."""
-        sends = self.sync.select(self.adapter.max_batch)
+        sends = (select or self.sync.select)(self.adapter.max_batch)
         group = getattr(self.adapter, "group", None)
         if sends and group is not None:
-            first = {u.sku for u in group(_updates(sends))[0]}
+            first = {u.sku for u in group(updates_of(sends))[0]}
             sends = [s for s in sends if s.sku in first]
         # A call costing more than the channel's bucket holds would be refused every time.
         return self._fit(sends, self.bucket.limits.capacity)
 
     def _fit(self, sends: list[Send], budget: float) -> list[Send]:
         """The longest prefix of ``sends`` (at least one) whose request costs at most ``budget``."""
-        updates = _updates(sends)
+        updates = updates_of(sends)
         lo, hi = 1, len(sends)
         while lo < hi:  # cost grows with the number of updates: binary search the cut
             mid = (lo + hi + 1) // 2
@@ -271,30 +295,15 @@ class ChannelActor:
     async def _exchange(
         self, sends: list[Send], cost: float
     ) -> tuple[Reply, httpx.Request | None, httpx.Response | None]:
-        updates = _updates(sends)
-        try:
-            request = self.adapter.build(self.channel, updates)
-        except (ValueError, KeyError) as exc:
-            return Reply(failed={s.sku: f"cannot build request: {exc}" for s in sends}), None, None
-        self.counters["requests"] += 1
-        try:
-            response = await self.client.send(request)
-        except httpx.HTTPError as exc:
-            self.counters["transport_errors"] += 1
-            error = f"{type(exc).__name__}: {exc}"
-            if is_transient_error(exc):  # absolute quantities: resending one that landed is harmless
-                return Reply(error=error), request, None
-            return Reply(failed={s.sku: error for s in sends}), request, None
-        result = self.adapter.parse(response, updates)
-        throttled = _throttled(response, result)
-        self._observe_budget(result, cost, throttled)
-        error = f"HTTP {response.status_code}: {response.text[:200]}" if result.retry else ""
-        reply = Reply(result.ok, result.failed, result.retry_after_s, throttled, error)
+        reply, request, response, result = await exchange(
+            self.client, self.adapter, self.channel, sends, self.counters
+        )
+        if result is not None:
+            self._observe_budget(result, cost, reply.throttled)
         return reply, request, response
 
     def _observe_budget(self, result: PushResult, cost: float, throttled: bool) -> None:
         """Adopt the channel's view of the budget and honour its Retry-After for the whole account."""
-        self.counters["throttled"] += throttled
         r = result
         if r.budget_available is not None or r.budget_capacity or r.budget_restore_per_s:
             # Other requests in flight may not be charged in the channel's figure yet: count them spent.
@@ -309,19 +318,9 @@ class ChannelActor:
         if recorded.acked:
             await self.store.settle(recorded.acked)
         if recorded.dead:
-            await self.store.dead_letter([self._dlq_entry(d, request, response) for d in recorded.dead])
-
-    def _dlq_entry(
-        self, dead: DeadLetter, request: httpx.Request | None, response: httpx.Response | None
-    ) -> DlqEntry:
-        """Method and URL of the call and the answer's start: never headers, which carry tokens."""
-        req = (
-            None
-            if request is None
-            else {"method": request.method, "url": str(request.url.copy_with(query=None))}
-        )
-        resp = None if response is None else {"status": response.status_code, "body": response.text[:2000]}
-        return DlqEntry.of(self.channel.id, dead, req, resp, time.time())
+            await self.store.dead_letter(
+                [dlq_entry(self.channel.id, d, request, response) for d in recorded.dead]
+            )
 
     # -- reading and admin ---------------------------------------------------------------------------
 

@@ -30,13 +30,13 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="skusync", description="Real-time master stock and marketplace sync.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    demo = sub.add_parser("demo", help="run a flash sale against this machine's shards and report")
-    demo.add_argument("--seconds", type=float, default=10.0)
+    demo = sub.add_parser("demo", help="a flash sale through the whole pipeline on this machine, reported")
+    demo.add_argument("--seconds", type=float, default=10.0, help="how long shoppers buy")
     demo.add_argument("--json", type=Path, default=None, help="write the report here")
-    demo.add_argument("--config", type=Path, default=None)
+    demo.add_argument("--config", type=Path, default=None, help="only [store] redis_url is used")
     demo.add_argument("--redis", default=None, help="Redis URL (default: embedded store)")
     demo.add_argument("--ray-address", default=None)
-    demo.add_argument("--rate", type=float, default=1500.0, help="orders offered per second")
+    demo.add_argument("--rate", type=float, default=150.0, help="orders offered per second, all stores")
     serve = sub.add_parser("serve", help="serve the webhook gateway and admin API until SIGINT/SIGTERM")
     serve.add_argument("--config", type=Path, default=None)
     serve.add_argument("--redis", default=None, help="Redis URL (default: embedded store)")
@@ -55,7 +55,7 @@ def _admin_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParse
 
 
 def _add_admin_commands(sub: Any) -> None:
-    """The thin admin clients: ``stock get|set|adjust``, ``audit``, ``orders``."""
+    """The thin admin clients: ``stock get|set|adjust``, ``audit``, ``orders``, ``dlq list|redrive``."""
     stock = sub.add_parser("stock", help="read or change a SKU's master stock")
     actions = stock.add_subparsers(dest="action", required=True, parser_class=_Parser)
     _admin_parser(actions, "get", "show a SKU").add_argument("sku")
@@ -71,8 +71,17 @@ def _add_admin_commands(sub: Any) -> None:
     audit.add_argument("--limit", type=int, default=50)
     orders = _admin_parser(sub, "orders", "every channel's orders, newest first")
     orders.add_argument("--channel", default=None)
-    orders.add_argument("--status", choices=["accepted", "oversold", "cancelled"], default=None)
+    orders.add_argument("--status", choices=["accepted", "oversold", "cancelled", "reserved"], default=None)
     orders.add_argument("--limit", type=int, default=50)
+    dlq = sub.add_parser("dlq", help="dead-lettered channel updates")
+    dlq_actions = dlq.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    dlq_list = _admin_parser(dlq_actions, "list", "list dead letters, oldest first")
+    dlq_list.add_argument("--channel", default=None)
+    dlq_list.add_argument("--limit", type=int, default=100)
+    redrive = _admin_parser(dlq_actions, "redrive", "queue dead-lettered updates again")
+    redrive.add_argument("--channel", default=None)
+    reconcile = _admin_parser(sub, "reconcile", "backfill missed orders, then correct drifted listings, now")
+    reconcile.add_argument("--channel", default=None)
 
 
 def resolve(args: argparse.Namespace) -> Config:
@@ -86,35 +95,27 @@ def resolve(args: argparse.Namespace) -> Config:
 def cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from actors.demo import DemoSettings, run_flash_sale
-    from actors.runtime import ensure_shards, kill_shards, start_ray
-    from actors.shard_client import ShardClient
-    from engine.routing import ShardMap
-    from engine.store.embedded import EmbeddedStore
+    from actors.demo import DemoSettings, print_report, run_demo
 
     if args.seconds <= 0:
         raise ConfigError("--seconds", "must be positive")
+    if args.rate <= 0:
+        raise ConfigError("--rate", "must be positive")
     config = resolve(args)
-    embedded = None
-    if not config.store.redis_url:
-        embedded = EmbeddedStore().start()
-        config.store.redis_url = embedded.url
-        config.store.key_prefix = f"demo{os.getpid()}"
     console = Console(stderr=True)
-    console.print(f"starting Ray and {config.engine.shards} shard actors...")
-    start_ray(args.ray_address)
-    try:
-        handles = ensure_shards(config, config.store.redis_url)
-        client = ShardClient(handles, ShardMap(config.engine.shards, config.engine.vshards))
-        report = run_flash_sale(client, DemoSettings(seconds=args.seconds, orders_per_s=args.rate), console)
-    finally:
-        if embedded is not None:
-            kill_shards(config)
-    out = report.as_dict()
-    print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+    settings = DemoSettings(
+        seconds=args.seconds,
+        orders_per_s=args.rate,
+        redis_url=config.store.redis_url,
+        ray_address=args.ray_address,
+    )
+    report = run_demo(settings, console)
+    print_report(report, console)
+    out = orjson.dumps(report, option=orjson.OPT_INDENT_2)
+    print(out.decode())
     if args.json:
-        args.json.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
-    return EXIT_OK if report.conserved else EXIT_RUNTIME
+        args.json.write_bytes(out)
+    return EXIT_OK if not report["failures"] else EXIT_RUNTIME
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -147,7 +148,7 @@ def admin_client(args: argparse.Namespace) -> AdminClient:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
-    """``stock``, ``audit`` and ``orders``: one admin API call, its JSON answer on stdout."""
+    """``stock``, ``audit``, ``orders`` and ``dlq``: one admin API call, its JSON answer on stdout."""
     from actors.gateway.client import AdminError
 
     client = admin_client(args)
@@ -161,6 +162,13 @@ def cmd_admin(args: argparse.Namespace) -> int:
             answer = calls[args.action]()
         elif args.command == "audit":
             answer = client.audit(args.sku, args.limit)
+        elif args.command == "reconcile":
+            answer = client.reconcile(args.channel)
+        elif args.command == "dlq":
+            if args.action == "list":
+                answer = client.dlq_list(args.channel, args.limit)
+            else:
+                answer = client.dlq_redrive(args.channel)
         else:
             answer = client.orders(args.channel, args.status, args.limit)
     except AdminError as exc:
@@ -172,7 +180,15 @@ def cmd_admin(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"demo": cmd_demo, "serve": cmd_serve, "stock": cmd_admin, "audit": cmd_admin, "orders": cmd_admin}
+COMMANDS = {
+    "demo": cmd_demo,
+    "serve": cmd_serve,
+    "stock": cmd_admin,
+    "audit": cmd_admin,
+    "orders": cmd_admin,
+    "dlq": cmd_admin,
+    "reconcile": cmd_admin,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,8 +9,9 @@ from typing import Any
 import ray
 
 from actors.channel import ChannelActor
-from actors.names import NAMESPACE, channel_name, shard_name
+from actors.names import NAMESPACE, channel_name, shard_name, supervisor_name
 from actors.shard import SkuShard
+from actors.supervisor import Supervisor
 from engine.config import Config
 
 __all__ = ["NAMESPACE", "channel_name", "ensure_channels", "ensure_shards", "shard_name", "start_ray"]
@@ -99,3 +100,28 @@ def kill_channels(config: Config) -> None:
     for channel in config.channels:
         with contextlib.suppress(ValueError):
             ray.kill(ray.get_actor(channel_name(config.store.key_prefix, channel.id), namespace=NAMESPACE))
+
+
+def ensure_supervisor(config: Config, redis_url: str, fan_out: bool = True, every_s: float = 3600.0) -> Any:
+    """Handle to the deployment's ``Supervisor``, creating it if missing (after shards and channels).
+
+    Detached and ``max_restarts=-1``: its state (watermarks, reports) is in Redis, so a restart only
+    re-arms its timers. ``fan_out`` is what it passes to ``ensure_shards`` when it recreates a lost
+    shard. Arguments count only when the supervisor is created.
+    """
+    handle = Supervisor.options(  # type: ignore[attr-defined]
+        name=supervisor_name(config.store.key_prefix),
+        namespace=NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        max_restarts=-1,
+        max_task_retries=0,
+    ).remote(config, redis_url, fan_out, every_s)
+    ray.get(handle.ping.remote())
+    return handle
+
+
+def kill_supervisor(config: Config) -> None:
+    """Remove the deployment's supervisor (tests, teardown)."""
+    with contextlib.suppress(ValueError):
+        ray.kill(ray.get_actor(supervisor_name(config.store.key_prefix), namespace=NAMESPACE))

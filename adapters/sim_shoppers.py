@@ -7,7 +7,7 @@ import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -30,6 +30,9 @@ class ShopperConfig:
     gateway_url: str | None = None
     timeout_s: float = 5.0
     max_in_flight: int = 256
+    drop_rate: float = 0.0
+    """Share of accepted sales whose webhook is lost in transit (never sent; the order is marked
+    ``delivered=False`` with error ``dropped``): what reconciliation's order backfill must repair."""
 
 
 class SimulatedShoppers:
@@ -39,8 +42,9 @@ class SimulatedShoppers:
     ones) and 1..``max_units`` units; the store sells only if its listed quantity covers the order,
     otherwise the sale is refused and counted, as a real marketplace refuses checkout. An accepted
     sale decrements the listing, is recorded, and its webhook (rendered and signed by the
-    marketplace's ``render``) is POSTed to ``gateway_url`` without retries; the delivery's outcome is
-    stored on the order (``delivered`` False when it failed, which is what reconciliation must repair).
+    marketplace's ``render``) is POSTed to ``gateway_url`` without retries; the delivery's outcome
+    (and the gateway's decision, when the answer carries one) is stored on the order
+    (``delivered`` False when it failed, which is what reconciliation must repair).
     ``accepts(status)`` says which answers the marketplace counts as delivered.
     """
 
@@ -54,6 +58,7 @@ class SimulatedShoppers:
         self.store, self.render, self.config, self.accepts = store, render, config, accepts
         self.offered = 0
         self._rng = random.Random(config.seed)
+        self._drop_rng = random.Random(config.seed + 7919)  # apart, so drops never change the picks
         self._stop = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] | None = None
@@ -115,6 +120,9 @@ class SimulatedShoppers:
         if self.config.gateway_url is None:
             self.store.mark_delivery(order, False, None, "no gateway configured")
             return
+        if self.config.drop_rate > 0 and self._drop_rng.random() < self.config.drop_rate:
+            self.store.mark_delivery(order, False, None, "dropped")
+            return
         # Backpressure: a slow gateway delays the schedule rather than growing tasks without bound.
         while len(self._in_flight) >= self.config.max_in_flight:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -131,7 +139,18 @@ class SimulatedShoppers:
             self.store.mark_delivery(order, False, None, f"{type(exc).__name__}: {exc}")
             return
         ok = self.accepts(response.status_code)
-        self.store.mark_delivery(order, ok, response.status_code, "" if ok else response.text[:200])
+        decision = _decision(response) if ok else None
+        self.store.mark_delivery(order, ok, response.status_code, "" if ok else response.text[:200], decision)
+
+
+def _decision(response: httpx.Response) -> dict[str, Any] | None:
+    """The gateway's decision for the delivered order (its answer's first), if the answer has one."""
+    try:
+        decisions = response.json().get("decisions")
+    except (ValueError, AttributeError):
+        return None
+    first = decisions[0] if isinstance(decisions, list) and decisions else None
+    return first if isinstance(first, dict) else None
 
 
 async def deliver_once(

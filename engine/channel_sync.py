@@ -19,16 +19,19 @@ Ids = Mapping[str, Any]
 COUNTERS = (
     "sent", "acked", "retries", "throttled_retries", "dead_letters", "unknown_skus",
     "coalesced", "stale", "skipped_source", "unchanged", "redriven",
+    "corrections_queued", "corrections_acked", "corrections_superseded",
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Target:
-    """Master state to mirror: ``available`` units at master ``version``, last changed by ``source``."""
+    """Master state to mirror: ``available`` units at master ``version``, last changed by ``source``
+    at ``at`` (the event's own time, e.g. when the marketplace took the order)."""
 
     available: int
     version: int
     source: str | None = None
+    at: float | None = None
 
     def encode(self) -> bytes:
         """JSON form kept in the durable pending set and the dead-letter queue."""
@@ -38,8 +41,13 @@ class Target:
     def decode(cls, raw: bytes | str | Mapping[str, Any]) -> Target:
         """Inverse of ``encode``; also accepts the mapping a shard sends (``available``, ``version``)."""
         data = raw if isinstance(raw, Mapping) else orjson.loads(raw)
-        source = data.get("source")
-        return cls(int(data["available"]), int(data["version"]), None if source is None else str(source))
+        source, at = data.get("source"), data.get("at")
+        return cls(
+            int(data["available"]),
+            int(data["version"]),
+            None if source is None else str(source),
+            None if at is None else float(at),
+        )
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,11 @@ class Recorded:
     dead: list[DeadLetter] = field(default_factory=list)
 
 
+SOURCE_GUARD_S = 2.0
+"""How much later than our last acknowledged push a sale must be, by its own timestamp, for the
+source channel's push to be skipped (clock skew between us and the marketplace, plus margin)."""
+
+
 def rules_for(channel: ChannelConfig) -> BufferRules:
     """Buffer rules from the channel's ``buffer_rules`` extra; ``default_buffer`` is the default hold."""
     extra = (channel.model_extra or {}).get("buffer_rules")
@@ -139,8 +152,16 @@ class ChannelSync:
     ``pending`` iterates oldest-first, which ``select`` uses for fairness. All times come from ``clock``.
     """
 
-    def __init__(self, channel_id: str, rules: BufferRules, backoff: Backoff, clock: Clock) -> None:
+    def __init__(
+        self,
+        channel_id: str,
+        rules: BufferRules,
+        backoff: Backoff,
+        clock: Clock,
+        source_guard_s: float = SOURCE_GUARD_S,
+    ) -> None:
         self.channel_id = channel_id
+        self.source_guard_s = source_guard_s
         self.rules = rules
         self.backoff = backoff
         self.clock = clock
@@ -152,6 +173,10 @@ class ChannelSync:
         self.retry_at: dict[str, float] = {}
         self.catalog: dict[str, Ids] | None = None
         self.counters: Counter[str] = Counter()
+        self.corrections: dict[str, Target] = {}
+        """The correction lane: reconciliation's targets, sent only when no live target is ready."""
+        self.correcting: set[str] = set()
+        """SKUs in flight as corrections (a retry goes back to the correction lane)."""
 
     # -- targets in --------------------------------------------------------------------------------
 
@@ -185,7 +210,11 @@ class ChannelSync:
         if target.version <= self.newest_version(sku):
             self.counters["stale"] += 1
             return
-        settled = self._settles(sku, target)
+        # A newer live change always wins over a correction; and the channel was seen listing
+        # something else, so what ``synced`` says it lists cannot settle this change without a push.
+        superseded = self.corrections.pop(sku, None) is not None
+        self.counters["corrections_superseded"] += superseded
+        settled = None if superseded else self._settles(sku, target)
         if settled is not None:
             self.synced[sku] = out.settled[sku] = settled
             self.counters["skipped_source" if target.source == self.channel_id else "unchanged"] += 1
@@ -210,8 +239,22 @@ class ChannelSync:
         if target.source == self.channel_id:
             if target.available >= known.available:
                 return None  # a cancel or return there: whether the channel relisted is unknown
+            if not self._sold_after_push(target, known):
+                return None  # our push may have landed after the sale and overwritten it
             listing -= known.available - target.available
         return Synced(target.version, target.available, want, known.at) if listing == want else None
+
+    def _sold_after_push(self, target: Target, known: Synced) -> bool:
+        """The sale behind ``target`` provably happened on the channel after our last push landed.
+
+        Only then did the channel take the units off the listing we set, so its listing already
+        shows the sale. A sale that raced our push (push computed before it, landing after it)
+        was overwritten by the push, and skipping would leave the sold units listed. ``at`` of the
+        sale is the marketplace's clock; ``source_guard_s`` absorbs the skew between clocks.
+        """
+        if known.at is None:
+            return True  # we never pushed this SKU here: nothing of ours can have overwritten it
+        return target.at is not None and target.at >= known.at + self.source_guard_s
 
     def restore(self, pending: Mapping[str, Target], synced: Mapping[str, Synced]) -> None:
         """Load durable state after a restart (before ``set_catalog``); newer in-memory state wins."""
@@ -232,6 +275,33 @@ class ChannelSync:
             out.unknown.append(sku)
         for sku in [s for s in self.unknown if s in self.catalog]:
             self.pending[sku] = self.unknown.pop(sku)
+        return out
+
+    def correct(self, targets: Mapping[str, Target], observed_at: float) -> dict[str, str]:
+        """Queue reconciliation's corrections on the low-priority lane; returns an outcome per SKU.
+
+        ``targets`` were computed from master versions after the channel was seen (at clock time
+        ``observed_at``) listing something else. Outcomes: ``queued``; ``stale`` (a newer master
+        version is known here); ``live`` (a target of this or a newer version is already waiting or
+        in flight on the live lane, which will set the right quantity); ``fresh`` (this version was
+        pushed after ``observed_at``, so the observation is out of date); ``unknown`` (not in the
+        catalog). Not durable: a lost correction is computed again by the next reconciliation.
+        """
+        out: dict[str, str] = {}
+        for sku, target in targets.items():
+            known = self.synced.get(sku)
+            if target.version < self.newest_version(sku):
+                out[sku] = "stale"
+            elif sku in self.pending or sku in self.in_flight or sku in self.unknown:
+                out[sku] = "live"
+            elif known is not None and known.version == target.version and (known.at or 0) > observed_at:
+                out[sku] = "fresh"
+            elif self.catalog is None or sku not in self.catalog:
+                out[sku] = "unknown"
+            else:
+                out[sku] = "queued"
+                self.corrections[sku] = target
+                self.counters["corrections_queued"] += 1
         return out
 
     def redrive(self, targets: Mapping[str, Target]) -> Offered:
@@ -262,21 +332,43 @@ class ChannelSync:
                 break
         return out
 
+    def select_corrections(self, limit: int) -> list[Send]:
+        """Up to ``limit`` sends from the correction lane (call only when ``select`` gave nothing)."""
+        if self.catalog is None or limit < 1:
+            return []
+        now, out = self.clock(), []
+        for sku, target in self.corrections.items():
+            if sku in self.in_flight or self.retry_at.get(sku, -math.inf) > now:
+                continue
+            out.append(Send(sku, target, self.quantity(sku, target.available), self.catalog[sku]))
+            if len(out) >= limit:
+                break
+        return out
+
     def begin(self, sends: Iterable[Send]) -> None:
-        """Mark ``sends`` as in flight; they must come from ``select`` with no ``offer`` in between
-        that replaced their targets (``ValueError`` otherwise, and nothing after that send changes)."""
+        """Mark ``sends`` as in flight; they must come from ``select`` (or ``select_corrections``) with
+        no ``offer`` in between that replaced their targets (``ValueError`` otherwise, and nothing after
+        that send changes)."""
         for send in sends:
-            if self.pending.get(send.sku) != send.target or send.sku in self.in_flight:
-                raise ValueError(f"{send.sku!r}: not the pending target, or already in flight")
-            del self.pending[send.sku]
+            if send.sku in self.in_flight:
+                raise ValueError(f"{send.sku!r}: already in flight")
+            if self.pending.get(send.sku) == send.target:
+                del self.pending[send.sku]
+            elif self.corrections.get(send.sku) == send.target:
+                del self.corrections[send.sku]
+                self.correcting.add(send.sku)
+            else:
+                raise ValueError(f"{send.sku!r}: not the pending target or correction")
             self.in_flight[send.sku] = send
             self.counters["sent"] += 1
 
     def next_due(self) -> float | None:
-        """Clock time when ``select`` may next return something (None: nothing is waiting)."""
+        """Clock time when ``select`` (or ``select_corrections``) may next return something (None:
+        nothing is waiting)."""
         if self.catalog is None:
             return None
-        times = [self.retry_at.get(s, -math.inf) for s in self.pending if s not in self.in_flight]
+        waiting = [*self.pending, *self.corrections]
+        times = [self.retry_at.get(s, -math.inf) for s in waiting if s not in self.in_flight]
         return max(min(times), self.clock()) if times else None
 
     def record(self, sends: Iterable[Send], reply: Reply) -> Recorded:
@@ -289,6 +381,8 @@ class ChannelSync:
             if self.in_flight.get(send.sku) != send:
                 continue  # not ours (recorded twice): never book an answer twice
             del self.in_flight[send.sku]
+            corrected = send.sku in self.correcting
+            self.correcting.discard(send.sku)
             if send.sku in reply.failed:
                 self._dead(send, reply.failed[send.sku], self.attempts.get(send.sku, 0) + 1, out)
             elif send.sku in ok:
@@ -297,11 +391,12 @@ class ChannelSync:
                 known = Synced(send.target.version, send.target.available, send.quantity, now)
                 self.synced[send.sku] = out.acked[send.sku] = known
                 self.counters["acked"] += 1
+                self.counters["corrections_acked"] += corrected
             else:
-                self._retry(send, reply, now, out)
+                self._retry(send, reply, now, out, corrected)
         return out
 
-    def _retry(self, send: Send, reply: Reply, now: float, out: Recorded) -> None:
+    def _retry(self, send: Send, reply: Reply, now: float, out: Recorded, corrected: bool = False) -> None:
         if reply.throttled:
             # The account's budget ran out, not this SKU's luck: the bucket pause is the backoff.
             self.counters["throttled_retries"] += 1
@@ -314,7 +409,10 @@ class ChannelSync:
             self.counters["retries"] += 1
             delay = self.backoff.delay(attempts - 1, reply.retry_after_s)
         out.retry_at[send.sku] = self.retry_at[send.sku] = now + delay
-        self.pending.setdefault(send.sku, send.target)  # a newer target, if one came, stays instead
+        if corrected and send.sku not in self.pending:  # a correction retries on its own lane
+            self.corrections.setdefault(send.sku, send.target)
+        else:
+            self.pending.setdefault(send.sku, send.target)  # a newer target, if one came, stays instead
 
     def _dead(self, send: Send, error: str, attempts: int, out: Recorded) -> None:
         """Give up on the SKU: its newest target leaves the plan with the entry (a redrive brings it back)."""
@@ -342,10 +440,11 @@ class ChannelSync:
             "pending": len(self.pending),
             "in_flight": len(self.in_flight),
             "unknown_pending": len(self.unknown),
+            "corrections_waiting": len(self.corrections),
             "backing_off": sum(1 for t in self.retry_at.values() if t > self.clock()),
         }
 
     @property
     def idle(self) -> bool:
         """Nothing waiting to be sent or in flight (unknown SKUs never will be)."""
-        return not self.pending and not self.in_flight
+        return not self.pending and not self.in_flight and not self.corrections

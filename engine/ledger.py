@@ -83,9 +83,9 @@ class Plan:
     idem: dict[IdemKey, tuple[str, WireDecision]] = field(default_factory=dict)
     orders: dict[OrderKey, dict[str, Any]] = field(default_factory=dict)
     changed: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """SKU -> {available, version, source}: quantities the channels must learn about."""
-    dirty: dict[str, tuple[int, str | None]] = field(default_factory=dict)
-    """SKU -> (vshard, channel of the last change) for SKUs this batch changed."""
+    """SKU -> {available, version, source, at}: quantities the channels must learn about."""
+    dirty: dict[str, tuple[int, str | None, float | None]] = field(default_factory=dict)
+    """SKU -> (vshard, channel and time of the last change) for SKUs this batch changed."""
     seq: int = 0
     """Position in apply order, set by ``apply``."""
 
@@ -176,10 +176,15 @@ class Ledger:
         for p in parts:
             by_event[p.index].append(staging.decide(p.vshard, p.event))
         plan.decisions = [merge_parts(ev, ds) for ev, ds in zip(events, by_event, strict=True)]
-        for sku, (vs, source) in plan.dirty.items():
+        for sku, (vs, source, at) in plan.dirty.items():
             rec = plan.records[sku]
             plan.writes[vs].stock[sku] = rec.encode()
-            plan.changed[sku] = {"available": rec.available, "version": rec.version, "source": source}
+            plan.changed[sku] = {
+                "available": rec.available,
+                "version": rec.version,
+                "source": source,
+                "at": at,
+            }
         self.pending.append(plan)
         self._idem_at.update(dict.fromkeys(plan.idem, plan))
         self._order_at.update(dict.fromkeys(plan.orders, plan))

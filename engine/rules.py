@@ -97,7 +97,7 @@ class Staging:
             rec.reserved += held
             rec.version += 1
             # Encoded once per SKU and batch by the ledger: a hot SKU changes thousands of times.
-            self.plan.dirty[sku] = (vs, ev.get("channel"))
+            self.plan.dirty[sku] = (vs, ev.get("channel"), ev.get("at"))
         after = rec.on_hand - rec.reserved
         self.audit(ev, w, sku, delta, before, after, rec.version, outcome)
         return {"sku": sku, "outcome": outcome, "delta": delta, "available": after, "version": rec.version}

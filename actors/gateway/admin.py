@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from actors.gateway.batcher import BatcherClosed
+from actors.gateway.channels import channels_of
 from actors.gateway.metrics import CONTENT_TYPE
 from actors.gateway.parsing import Invalid, body_model, build, event_key, limit_param, sku_param
 from actors.gateway.state import error, gateway_of, json_response
@@ -92,10 +93,14 @@ def stock_answer(decision: WireDecision) -> dict[str, Any]:
 
 # -- handlers -----------------------------------------------------------------------------------
 async def healthz(request: Request) -> Response:
-    """200 ``{"status": "ok"}`` when every shard answers, else 503 (no token: for load balancers)."""
-    if await gateway_of(request).shards.ping_async():
+    """200 ``{"status": "ok"}`` when every shard answers and the supervisor's last look found every
+    actor answering (when a supervisor runs), else 503 (no token: for load balancers)."""
+    from actors.gateway.reconcile import supervisor_health  # it imports this module
+
+    view = await supervisor_health(request)
+    if await gateway_of(request).shards.ping_async() and (view is None or view.get("status") != "degraded"):
         return json_response(200, {"status": "ok"})
-    return json_response(503, {"status": "unavailable"})
+    return json_response(503, {"status": "unavailable", **({"supervisor": view} if view else {})})
 
 
 @admin
@@ -106,12 +111,13 @@ async def metrics(request: Request) -> Response:
 
 @admin
 async def get_sku(request: Request) -> Response:
-    """A SKU's master record; ``channels`` stays empty until channel actors report listings."""
+    """A SKU's master record and what each channel lists (a channel actor that is down or slow
+    shows ``{"error": "unavailable"}``; its listing is asked with a short timeout)."""
     sku = sku_param(request.path_params["sku"])
     rec = await gateway_of(request).shards.get_async(sku)
     if rec is None:
         raise Invalid(404, "unknown sku", sku=sku)
-    return json_response(200, {**rec, "channels": {}})
+    return json_response(200, {**rec, "channels": await channels_of(request).sku_status(sku)})
 
 
 @admin
@@ -147,8 +153,12 @@ async def cancel_order(request: Request) -> Response:
     channel, order_id = request.path_params["channel"], request.path_params["order_id"]
     records = await gateway_of(request).views.order_records(channel, order_id)
     skus = list(dict.fromkeys(ln["sku"] for r in records for ln in r.get("lines", ())))
-    if order_status(records) is None or not skus:
+    status = order_status(records)
+    if status is None or not skus:
         raise Invalid(404, "unknown order", channel=channel, order_id=order_id)
+    if any(r.get("status") == "reserved" for r in records):
+        # POST /v1/orders has not finished this order: a cancel now would strand its held units
+        raise Invalid(409, "order not decided yet, retry shortly", channel=channel, order_id=order_id)
     key = event_key(request, default=f"cancel/{channel}/{order_id}")
     event = build(OrderCancelled, {"key": key, "channel": channel, "order_id": order_id, "skus": skus})
     decision = await decide_one(request, event)
@@ -193,10 +203,8 @@ async def audit(request: Request) -> Response:
 def routes() -> list[Route]:
     """The admin API's routes.
 
-    ``POST /v1/orders`` (the seller's own checkout: all lines or none across shards, through
-    reserve then commit or release) is not here yet: the engine side is being built separately,
-    and its route joins through ``create_app(extra_routes=...)`` or this list. Until then the path
-    answers 405 (only ``GET /v1/orders`` exists), never a made-up success.
+    ``POST /v1/orders`` is in ``actors.gateway.orders``, the dead-letter routes in
+    ``actors.gateway.dlq``; ``create_app`` mounts them next to these.
     """
     return [
         Route("/healthz", healthz, methods=["GET"]),

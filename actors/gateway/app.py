@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -11,8 +12,9 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
-from actors.gateway import admin
+from actors.gateway import admin, dlq, orders, reconcile
 from actors.gateway.batcher import MicroBatcher
+from actors.gateway.channels import ChannelActors
 from actors.gateway.metrics import GatewayMetrics
 from actors.gateway.state import Gateway, InboundRoute, Shards
 from actors.gateway.views import StoreViews
@@ -60,8 +62,9 @@ def create_app(
 
     ``redis`` serves the read-only views (audit, orders); by default a client for
     ``config.store.redis_url`` is made and closed with the app. ``extra_routes`` are mounted after
-    the built-in ones (the place for ``POST /v1/orders``). On shutdown the app stops taking events
-    and waits for every batch in flight, so each answered request is durable and none is lost.
+    the built-in ones. While it runs, the app sweeps abandoned ``POST /v1/orders`` orders every
+    ``gateway.order_sweep_interval_s``. On shutdown it stops sweeping and taking events and waits
+    for every batch in flight, so each answered request is durable and none is lost.
     """
     own_redis = redis is None
     if redis is None:
@@ -86,9 +89,17 @@ def create_app(
         admin_token=config.gateway.admin_token.get_secret_value().encode(),
     )
 
+    coordinator = orders.coordinator(gateway, redis)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(
+            orders.sweep_forever(coordinator, config.gateway.order_sweep_interval_s), name="order-sweeper"
+        )
         yield
+        sweeper.cancel()  # every sweep step is retry-safe: the next gateway's sweeper finishes it
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await gateway.batcher.drain()
         if own_redis:
             await gateway.views.redis.aclose()
@@ -96,8 +107,13 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/webhooks/{channel_id}", webhook, methods=["POST"]),
         *admin.routes(),
+        *orders.routes(),
+        *dlq.routes(),
+        *reconcile.routes(),
         *extra_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
+    app.state.orders = coordinator
+    app.state.channels = ChannelActors(config.store.key_prefix, [c.id for c in config.channels])
     return app

@@ -1,4 +1,4 @@
-"""Thin admin client over HTTP for the command line (``skusync stock|audit|orders``)."""
+"""Thin admin client over HTTP for the command line (``skusync stock|audit|orders|dlq``)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,26 @@ class AdminClient:
         if status:
             params["status"] = status
         return self.call("GET", "/v1/orders", params=params)
+
+    def dlq_list(self, channel: str | None, limit: int) -> Any:
+        """``GET /v1/dlq``."""
+        params: dict[str, Any] = {"limit": limit}
+        if channel:
+            params["channel"] = channel
+        return self.call("GET", "/v1/dlq", params=params)
+
+    def dlq_redrive(self, channel: str | None) -> Any:
+        """``POST /v1/dlq/redrive``."""
+        return self.call("POST", "/v1/dlq/redrive", params={"channel": channel} if channel else {})
+
+    def reconcile(self, channel: str | None) -> Any:
+        """``POST /v1/reconcile``: run reconciliation now (one channel or all); the drift reports.
+
+        A run reads whole catalogs within a share of each channel's rate budget, so it may take
+        minutes: the read timeout is lifted for this call.
+        """
+        params = {"channel": channel} if channel else {}
+        return self.call("POST", "/v1/reconcile", params=params, timeout=httpx.Timeout(10.0, read=None))
 
     def close(self) -> None:
         self.http.close()

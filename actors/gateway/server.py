@@ -141,7 +141,15 @@ def serve(config: Config, ray_address: str | None = None) -> int:
     Raises ``OSError`` when the port cannot be bound.
     """
     from actors.gateway.app import create_app
-    from actors.runtime import ensure_channels, ensure_shards, kill_channels, kill_shards, start_ray
+    from actors.runtime import (
+        ensure_channels,
+        ensure_shards,
+        ensure_supervisor,
+        kill_channels,
+        kill_shards,
+        kill_supervisor,
+        start_ray,
+    )
     from actors.shard_client import ShardClient
     from engine.routing import ShardMap
     from engine.store.embedded import EmbeddedStore
@@ -156,6 +164,7 @@ def serve(config: Config, ray_address: str | None = None) -> int:
         start_ray(ray_address)
         ensure_channels(config, config.store.redis_url)
         handles = ensure_shards(config, config.store.redis_url, fan_out=True)
+        ensure_supervisor(config, config.store.redis_url)  # reconciliation, redrive, health
         client = ShardClient(handles, ShardMap(config.engine.shards, config.engine.vshards))
         server = GracefulServer(uvicorn_config(create_app(config, client)))
         settle_heap()
@@ -166,6 +175,7 @@ def serve(config: Config, ray_address: str | None = None) -> int:
         if embedded is not None:
             kill_shards(config)
             kill_channels(config)
+            kill_supervisor(config)
             embedded.stop()
     if not server.started:
         print("skusync: the gateway failed to start", file=sys.stderr)

@@ -19,7 +19,8 @@ SIBLING_WINDOW_MS = 2_000
 """How much older than the last listed order the orders scan keeps reading. An order's lines on
 other vshards are written in other streams within milliseconds of each other; reading on past the
 window collects them, so each listed order names all its vshards."""
-STATUSES = ("accepted", "oversold", "cancelled")
+STATUSES = ("accepted", "oversold", "cancelled", "reserved")
+"""``reserved``: a ``POST /v1/orders`` order holding units while its coordinator decides."""
 
 
 @dataclass
@@ -148,13 +149,19 @@ def audit_entry(entry_id: str, d: dict[str, Any]) -> dict[str, Any]:
 
 
 def order_status(records: list[dict[str, Any]]) -> str | None:
-    """One status for an order from its vshards' records; ``None`` if only a parked cancel exists."""
-    statuses = {r.get("status") for r in records} - {"parked_cancel"}
+    """One status for an order from its vshards' records.
+
+    ``None`` if only a parked cancel exists or a ``POST /v1/orders`` order was released (refused or
+    abandoned: it took nothing); ``reserved`` while such an order holds units and nothing is sold.
+    """
+    statuses = {r.get("status") for r in records} - {"parked_cancel", "released"}
     if not statuses:
         return None
     if "cancelled" in statuses:
         return "cancelled"
-    return "oversold" if "oversold" in statuses else "accepted"
+    if "oversold" in statuses:
+        return "oversold"
+    return "reserved" if statuses == {"reserved"} else "accepted"
 
 
 def order_view(

@@ -2,6 +2,8 @@
 
 from adapters.shopify.inbound import ShopifyInbound
 from adapters.shopify.outbound import ShopifyOutbound
+from adapters.shopify.reconcile import ShopifyReconcile
 
 INBOUND = ShopifyInbound()
 OUTBOUND = ShopifyOutbound()
+RECONCILE = ShopifyReconcile()

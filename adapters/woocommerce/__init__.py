@@ -2,6 +2,8 @@
 
 from adapters.woocommerce.inbound import WooCommerceInbound
 from adapters.woocommerce.outbound import WooCommerceOutbound
+from adapters.woocommerce.reconcile import WooCommerceReconcile
 
 INBOUND = WooCommerceInbound()
 OUTBOUND = WooCommerceOutbound()
+RECONCILE = WooCommerceReconcile()

@@ -191,8 +191,12 @@ def test_steady_load_stays_within_the_budget_and_converges_with_buffers(
 def test_throttled_anyway_the_budget_adopts_the_channel_and_recovers(
     serve: Callable[[Any], str], start_channel: Start
 ) -> None:
-    url = serve(ShopifySimulator(access_token=TOKEN, maximum_available=200, restore_rate=100).app)
-    channel = shopify(url, rate_limit={"per_second": 100, "burst": 200})
+    # A shop charging a point per quantity, so that a 100-SKU call costs 110 (the published model: 10).
+    sim = ShopifySimulator(
+        access_token=TOKEN, maximum_available=200, restore_rate=100, mutation_cost_per_quantity=1
+    )
+    url = serve(sim.app)
+    channel = shopify(url, rate_limit={"per_second": 100, "burst": 200}, mutation_cost_per_quantity=1)
     skus = [f"T{i}" for i in range(100)]
     seed(url, skus)
     handle = start_channel(channel)

@@ -75,14 +75,14 @@ def deployment(ray_cluster: None, prefix: str) -> Iterator[tuple[Config, dict[st
     stop_woo()
 
 
-def sale(n: int, sku: str, quantity: int, channel: str) -> dict[str, Any]:
+def sale(n: int, sku: str, quantity: int, channel: str, at: float = 0.0) -> dict[str, Any]:
     return {
         "kind": "order_placed",
         "key": f"sale-{n}",
         "channel": channel,
         "order_id": f"o{n}",
         "lines": [{"sku": sku, "quantity": quantity}],
-        "at": 0.0,
+        "at": at,
     }
 
 
@@ -96,11 +96,15 @@ def test_changes_reach_every_channel_but_the_source_and_survive_outages(
     for cid, url in urls.items():
         wait_until(lambda url=url: all(listed(url).get(s) == 10 for s in SKUS), f"{cid} seeded")
 
-    # A sale on Shopify: WooCommerce must list 7; Shopify itself is not told (it sold the units).
-    client.submit([sale(1, "F0", 3, "shop")])
+    # A sale on Shopify well after our pushes landed: WooCommerce must list 7; Shopify itself is
+    # not told (it took the units off its listing itself).
+    client.submit([sale(1, "F0", 3, "shop", at=time.time() + 10)])
     wait_until(lambda: listed(urls["woo"])["F0"] == 7, "woo follows the shopify sale")
     shop_stats = ray.get(handles["shop"].stats.remote())
     assert shop_stats["skipped_source"] >= 1 and listed(urls["shop"])["F0"] == 10
+    # A sale whose time cannot rule out a race with our push is pushed to its own channel too.
+    client.submit([sale(5, "F4", 1, "shop", at=0.0)])
+    wait_until(lambda: listed(urls["shop"])["F4"] == 9 == listed(urls["woo"])["F4"], "both list 9")
 
     # The WooCommerce actor is gone while sales happen: the shards keep the changes and deliver
     # them once it is back (its durable state is in Redis).
@@ -118,6 +122,6 @@ def test_changes_reach_every_channel_but_the_source_and_survive_outages(
     woo = ray.get_actor(channel_name(cfg.store.key_prefix, "woo"), namespace=NAMESPACE)
     wait_until(lambda: ray.get(woo.idle.remote()), "woo idle")
     final = listed(urls["woo"])
-    expect = {s: 10 for s in SKUS} | {"F0": 7, "F1": 6, "F2": 9}  # F3 sold on woo itself
+    expect = {s: 10 for s in SKUS} | {"F0": 7, "F1": 6, "F2": 9, "F4": 9}  # F3 sold on woo itself
     assert {s: final[s] for s in SKUS if s != "F3"} == {s: q for s, q in expect.items() if s != "F3"}
     assert ray.get(woo.stats.remote())["stale"] > 0  # the restarted shard re-sent what woo had

@@ -9,7 +9,7 @@ import pytest
 
 from engine.backoff import Backoff
 from engine.buffer_rules import BufferRule, BufferRules
-from engine.channel_sync import ChannelSync, Reply, Send, Synced, Target, rules_for
+from engine.channel_sync import SOURCE_GUARD_S, ChannelSync, Reply, Send, Synced, Target, rules_for
 from engine.config import ChannelConfig
 from tests.unit.clock import FakeClock
 
@@ -44,8 +44,10 @@ def make(
     return sync, clock
 
 
-def change(available: int, version: int, source: str | None = None) -> dict[str, object]:
-    return {"available": available, "version": version, "source": source}
+def change(
+    available: int, version: int, source: str | None = None, at: float | None = None
+) -> dict[str, object]:
+    return {"available": available, "version": version, "source": source, "at": at}
 
 
 def pump(sync: ChannelSync, channel: FakeChannel, clock: FakeClock, limit: int = 100) -> None:
@@ -152,7 +154,8 @@ def test_the_sale_source_channel_is_skipped_when_it_already_lists_the_right_quan
     pump(sync, channel, clock)
     assert len(channel.requests) == 1
 
-    offered = sync.offer({"A": change(9, 2, source=ME)})  # our own sale: we already list 7
+    sold_at = clock() + SOURCE_GUARD_S  # well after our push landed
+    offered = sync.offer({"A": change(9, 2, source=ME, at=sold_at)})  # our own sale: we already list 7
     assert offered.settled == {"A": Synced(2, 9, 7, sync.synced["A"].at)} and not offered.persist
     assert sync.select(10) == [] and sync.counters["skipped_source"] == 1
 
@@ -163,6 +166,24 @@ def test_the_sale_source_channel_is_skipped_when_it_already_lists_the_right_quan
     pump(sync, channel, clock)
     assert channel.listed == {"A": 5, "B": 7}
     assert len(channel.requests) == 2
+
+
+@pytest.mark.parametrize("sold_after_push_s", [None, -5.0, 0.0, SOURCE_GUARD_S / 2])
+def test_a_sale_that_may_have_raced_our_push_is_pushed_to_its_own_channel(
+    sold_after_push_s: float | None,
+) -> None:
+    # Our push of 10 is computed before a sale there; the sale takes the channel to 9, then our
+    # push lands and sets 10 again. Skipping the sale's change would leave the sold unit listed.
+    sync, clock = make()
+    channel = FakeChannel()
+    sync.offer({"A": change(10, 1)})
+    pump(sync, channel, clock)
+    pushed_at = sync.synced["A"].at
+    assert pushed_at is not None
+    at = None if sold_after_push_s is None else pushed_at + sold_after_push_s
+    sync.offer({"A": change(9, 2, source=ME, at=at)})
+    assert [(s.sku, s.quantity) for s in sync.select(10)] == [("A", 9)]
+    assert sync.counters["skipped_source"] == 0
 
 
 def test_the_source_channel_is_pushed_when_a_buffer_rule_does_not_move_one_for_one() -> None:

@@ -1,0 +1,62 @@
+"""Reconciliation's state in Redis: per-channel order watermarks, last drift reports, known orders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from engine.reconcile import ChannelOrder, DriftReport
+from engine.routing import ShardMap
+from engine.store.keys import Keys
+
+
+class ReconcileStore:
+    """Watermarks and reports under ``<prefix>:reconcile:*``; order records where the ledger keeps them."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, shard_map: ShardMap) -> None:
+        self.redis, self.keys, self.shard_map = redis, keys, shard_map
+        self.watermarks_key = f"{keys.prefix}:reconcile:watermarks"
+        self.reports_key = f"{keys.prefix}:reconcile:reports"
+
+    async def watermark(self, channel_id: str) -> float | None:
+        """The newest order modification time already backfilled for ``channel_id`` (None: never)."""
+        raw = await self.redis.hget(self.watermarks_key, channel_id)
+        return None if raw is None else float(raw)
+
+    async def set_watermark(self, channel_id: str, value: float) -> None:
+        """Store ``value`` unless a newer watermark is stored (two runs may finish out of order)."""
+        current = await self.watermark(channel_id)
+        if current is None or value > current:
+            await self.redis.hset(self.watermarks_key, channel_id, repr(value))
+
+    async def save_report(self, report: DriftReport) -> None:
+        await self.redis.hset(self.reports_key, report.channel, orjson.dumps(report.to_json()))
+
+    async def reports(self) -> dict[str, dict[str, Any]]:
+        """The last report of every channel, by channel id."""
+        raw = await self.redis.hgetall(self.reports_key)
+        return {(k.decode() if isinstance(k, bytes) else k): orjson.loads(v) for k, v in raw.items()}
+
+    async def known_orders(self, channel_id: str, orders: Iterable[ChannelOrder]) -> set[str]:
+        """Order ids master has recorded as sales (not merely a parked cancel), one pipelined read.
+
+        Each order is looked up in the vshard of its first line's SKU, where the ledger writes that
+        line's record. An optimisation only: the ledger deduplicates whatever this answers.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        asked: list[str] = []
+        for order in orders:
+            if order.lines:
+                vshard = self.shard_map.vshard(order.lines[0][0])
+                pipe.get(self.keys.order(vshard, channel_id, order.order_id))
+                asked.append(order.order_id)
+        if not asked:
+            return set()
+        known = set()
+        for order_id, raw in zip(asked, await pipe.execute(), strict=True):
+            if raw is not None and orjson.loads(raw).get("status") != "parked_cancel":
+                known.add(order_id)
+        return known

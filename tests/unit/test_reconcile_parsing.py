@@ -1,0 +1,52 @@
+"""How each kind's listed orders become ``ChannelOrder``s: statuses, cancels, times, odd lines."""
+
+from __future__ import annotations
+
+from adapters.reading import epoch, order_lines
+from adapters.shopify.reconcile import _order as shopify_order
+from adapters.woocommerce.reconcile import _order as woo_order
+
+
+def test_order_lines_keep_only_sku_lines_with_positive_integer_quantities() -> None:
+    items = [
+        {"sku": "A", "quantity": 2},
+        {"sku": "", "quantity": 1},
+        {"sku": None, "quantity": 1},
+        {"sku": "B", "quantity": True},
+        {"sku": "C", "quantity": 0},
+        {"sku": "D", "quantity": "3"},
+        "junk",
+        {"sku": "A", "quantity": 1},
+    ]
+    assert order_lines(items) == (("A", 2), ("A", 1))
+    assert order_lines(None) == ()
+
+
+def test_epoch_reads_offsets_and_treats_bare_times_as_utc() -> None:
+    assert epoch("1970-01-01T00:01:00Z") == 60.0
+    assert epoch("1970-01-01T01:01:00+01:00") == 60.0
+    assert epoch("1970-01-01T00:01:00") == 60.0
+    assert epoch("yesterday") is None and epoch(None) is None
+
+
+def test_shopify_order_cancelled_and_times() -> None:
+    row = {
+        "id": 7,
+        "created_at": "1970-01-01T00:00:10Z",
+        "updated_at": "1970-01-01T00:00:20Z",
+        "cancelled_at": "1970-01-01T00:00:20Z",
+        "line_items": [{"sku": "A", "quantity": 1}],
+    }
+    order = shopify_order(row)
+    assert order is not None
+    assert (order.order_id, order.at, order.modified, order.cancelled) == ("7", 10.0, 20.0, True)
+    assert shopify_order({"line_items": []}) is None
+
+
+def test_woocommerce_statuses() -> None:
+    base = {"id": 5, "date_created_gmt": "1970-01-01T00:00:10", "line_items": [{"sku": "A", "quantity": 2}]}
+    placed = woo_order({**base, "status": "processing", "date_modified_gmt": "1970-01-01T00:00:30"})
+    assert placed is not None and not placed.cancelled and placed.modified == 30.0
+    refunded = woo_order({**base, "status": "refunded"})
+    assert refunded is not None and refunded.cancelled and refunded.modified == 10.0
+    assert woo_order({**base, "status": "checkout-draft"}) is None
