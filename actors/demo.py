@@ -1,164 +1,144 @@
-"""``skusync demo``: a flash sale on this machine, straight into the shard actors.
+"""``skusync demo``: a flash sale through the whole pipeline on this machine, with a per-channel report.
 
-Several simulated channels sell from one master stock of 5,000 SKUs, most demand on a few hot
-ones, at a fixed offered rate. The report checks what a seller cares about: every sale decided
-once, none beyond the stock (accepted units = initial - final), nothing negative.
+Simulated Shopify and WooCommerce stores sell from one master stock of 5,000 SKUs, most demand on a
+few hot ones that sell out. Every sale goes the real way: the store's signed webhook to the gateway,
+the shards' decision, the fan-out to the channel actors, the rate-limited pushes to the other
+stores. The report says, per channel, what was offered, sold, refused, oversold (sold by the channel
+after master ran out), how long the other stores took to learn of each sale (``adapters.sim_lag``),
+and what the channel's API refused us (429s) or we gave up on (dead letters); then the master
+invariants: initial - accepted = final, nothing negative, and every store converged.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.live import Live
+from rich.table import Table
 
-from actors.shard_client import ShardClient
+from actors.local_stack import LocalStack, StackSpec
+from actors.local_stack.report import divergence_summary, run_report
 
-CHANNELS = ("shop-us", "woo-eu", "amazon-us", "ebay-uk")
+STABLE_S = 3.0
+"""Idle channels with unchanged differences for this long will not converge by themselves."""
 
 
 @dataclass
 class DemoSettings:
+    """The flash sale: ``orders_per_s`` offered in total, split evenly across the stores."""
+
     seconds: float = 10.0
     skus: int = 5000
     hot_skus: int = 5
-    hot_share: float = 0.8
-    orders_per_s: float = 1500.0
-    tick_s: float = 0.05
+    hot_quantity: int = 30
+    hot_share: float = 0.6
+    orders_per_s: float = 150.0
+    shopify_accounts: int = 2
+    woocommerce_accounts: int = 1
+    settle_timeout_s: float = 20.0
     seed: int = 7
+    redis_url: str | None = None
+    ray_address: str | None = None
 
-
-@dataclass
-class ChannelTally:
-    offered: int = 0
-    units_offered: int = 0
-    accepted_units: int = 0
-    insufficient_orders: int = 0
-
-
-@dataclass
-class DemoReport:
-    settings: dict[str, Any]
-    channels: dict[str, ChannelTally] = field(default_factory=dict)
-    decisions: int = 0
-    elapsed_s: float = 0.0
-    initial_units: int = 0
-    final_units: int = 0
-    min_available: int = 0
-    conserved: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "settings": self.settings,
-            "channels": {c: vars(t) for c, t in self.channels.items()},
-            "decisions": self.decisions,
-            "decisions_per_s": round(self.decisions / self.elapsed_s, 1) if self.elapsed_s else 0,
-            "elapsed_s": round(self.elapsed_s, 2),
-            "initial_units": self.initial_units,
-            "final_units": self.final_units,
-            "accepted_units": sum(t.accepted_units for t in self.channels.values()),
-            "min_available": self.min_available,
-            "conserved": self.conserved,
-        }
-
-
-def seed_catalog(client: ShardClient, s: DemoSettings, rng: random.Random) -> dict[str, int]:
-    """Give every SKU a starting count (hot SKUs get few units: that is what sells out)."""
-    stock = {f"SKU-{i:05d}": (40 if i < s.hot_skus else rng.randint(5, 60)) for i in range(s.skus)}
-    run = int(time.time())
-    events = [
-        {
-            "kind": "stock_set",
-            "key": f"demo-seed-{run}-{sku}",
-            "sku": sku,
-            "quantity": q,
-            "reason": "demo seed",
-            "at": 0.0,
-        }
-        for sku, q in stock.items()
-    ]
-    for i in range(0, len(events), 1000):
-        client.submit(events[i : i + 1000])
-    return stock
-
-
-def _orders(s: DemoSettings, rng: random.Random, n: int, seq: int) -> list[dict[str, Any]]:
-    out = []
-    for k in range(n):
-        hot = rng.random() < s.hot_share
-        sku = f"SKU-{rng.randrange(s.hot_skus if hot else s.skus):05d}"
-        channel = CHANNELS[rng.randrange(len(CHANNELS))]
-        order_id = f"{seq + k}"
-        out.append(
-            {
-                "kind": "order_placed",
-                "key": f"{channel}:evt-{order_id}",
-                "channel": channel,
-                "order_id": order_id,
-                "lines": [{"sku": sku, "quantity": rng.choice((1, 1, 1, 2))}],
-                "at": time.time(),
-            }
+    def spec(self) -> StackSpec:
+        rng = random.Random(self.seed)
+        normal = [rng.randint(5, 60) for _ in range(self.skus)]
+        stores = self.shopify_accounts + self.woocommerce_accounts
+        return StackSpec(
+            skus=self.skus,
+            initial_quantity=lambda i: self.hot_quantity if i < self.hot_skus else normal[i],
+            shopify_accounts=self.shopify_accounts,
+            woocommerce_accounts=self.woocommerce_accounts,
+            hot_skus=self.hot_skus,
+            redis_url=self.redis_url,
+            ray_address=self.ray_address,
+            shopper_rate_per_s=self.orders_per_s / stores,
+            shopper_options={"hot_share": self.hot_share, "max_units": 1},
         )
-    return out
 
 
-def run_flash_sale(client: ShardClient, s: DemoSettings, console: Console | None = None) -> DemoReport:
-    """Offer orders at ``orders_per_s`` for ``seconds`` (open loop, tick by tick) and tally the answers."""
-    rng = random.Random(s.seed)
-    report = DemoReport(settings=vars(s), channels={c: ChannelTally() for c in CHANNELS})
-    stock = seed_catalog(client, s, rng)
-    report.initial_units = sum(stock.values())
-    seq = int(time.time() * 1000) * 1000
-    t0 = time.monotonic()
-    per_tick = s.orders_per_s * s.tick_s
-    carry = 0.0
-    with Progress(
-        TextColumn("flash sale"),
-        BarColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        task = progress.add_task("sale", total=s.seconds, status="")
-        while (now := time.monotonic() - t0) < s.seconds:
-            carry += per_tick
-            n, carry = int(carry), carry - int(carry)
-            orders = _orders(s, rng, n, seq)
-            seq += n
-            decisions, _ = client.submit(orders) if orders else ([], {})
-            _tally(report, orders, decisions)
-            accepted = sum(t.accepted_units for t in report.channels.values())
-            progress.update(
-                task,
-                completed=min(now, s.seconds),
-                status=f"{report.decisions} orders decided, {accepted} units sold",
+def run_demo(settings: DemoSettings, console: Console) -> dict[str, Any]:
+    """Start the stack, run the sale with live progress, let the stores converge, report."""
+    console.print(
+        f"starting: {settings.skus} SKUs, {settings.shopify_accounts} Shopify + "
+        f"{settings.woocommerce_accounts} WooCommerce simulated stores, shards, channel actors, gateway..."
+    )
+    started = time.monotonic()
+    with LocalStack(settings.spec()) as stack:
+        console.print(f"up in {time.monotonic() - started:.1f} s; gateway {stack.gateway_url}")
+        t0 = time.monotonic()
+        stack.start_shoppers(duration_s=settings.seconds)
+        with Live(_progress(stack, 0.0, "selling"), console=console, refresh_per_second=4) as live:
+            while not stack.wait_shoppers(timeout_s=0.25):
+                live.update(_progress(stack, time.monotonic() - t0, "selling"))
+            redelivered = stack.redeliver()
+            diverged = stack.settle(
+                settings.settle_timeout_s,
+                STABLE_S,
+                lambda: live.update(_progress(stack, time.monotonic() - t0, "settling")),
             )
-            time.sleep(max(0.0, s.tick_s - (time.monotonic() - t0 - now)))
-    report.elapsed_s = time.monotonic() - t0
-    _check(client, report, stock)
+            live.update(_progress(stack, time.monotonic() - t0, "done"))
+        report = run_report(stack, time.monotonic() - t0)
+    report["settings"] = {k: v for k, v in vars(settings).items() if k not in ("redis_url", "ray_address")}
+    report["converged"] = not diverged
+    report["diverged"] = divergence_summary(diverged)
+    report["master"]["redelivered_webhooks"] = redelivered
+    for cid, skus in diverged.items():
+        if skus:
+            report["failures"].append(
+                f"{cid}: {len(skus)} SKUs listed differently from master after settling"
+            )
+    decided = sum(c["orders_accepted_by_channel"] for c in report["channels"].values())
+    report["orders_decided_per_s"] = round(decided / max(settings.seconds, 1e-9), 1)
+    report["total_s"] = round(time.monotonic() - started, 1)
     return report
 
 
-def _tally(report: DemoReport, orders: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> None:
-    for order, decision in zip(orders, decisions, strict=True):
-        tally = report.channels[order["channel"]]
-        tally.offered += 1
-        report.decisions += 1
-        for line in decision["lines"]:
-            tally.units_offered += line.get("requested") or 0
-            tally.accepted_units += line.get("accepted") or 0
-        if any(line["outcome"] == "insufficient" for line in decision["lines"]):
-            tally.insufficient_orders += 1
+def _progress(stack: LocalStack, elapsed: float, phase: str) -> Table:
+    table = Table(title=f"flash sale: {phase}, {elapsed:.1f} s")
+    for column in ("store", "offered", "sold", "refused", "quantities received"):
+        table.add_column(column, justify="right")
+    for cid, account in stack.accounts.items():
+        store, shoppers = account.store, account.simulator.shoppers
+        with store.lock:
+            row = (len(store.orders), len(store.refused), len(store.received))
+        table.add_row(cid, str(shoppers.offered if shoppers else 0), *map(str, row))
+    return table
 
 
-def _check(client: ShardClient, report: DemoReport, stock: dict[str, int]) -> None:
-    """Read master back from the shards: conservation and non-negativity."""
-    finals = list(client.get_many(list(stock)).values())
-    report.final_units = sum(f["available"] for f in finals if f)
-    report.min_available = min(f["available"] for f in finals if f)
-    accepted = sum(t.accepted_units for t in report.channels.values())
-    report.conserved = report.initial_units - report.final_units == accepted and report.min_available >= 0
+def _cell(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def print_report(report: dict[str, Any], console: Console) -> None:
+    """The per-channel table and the invariants, for a person."""
+    table = Table(title="per channel (lag in seconds, sale to every other store)")
+    columns = {
+        "offered": "orders_offered",
+        "sold": "orders_accepted_by_channel",
+        "refused": "orders_refused_by_channel",
+        "oversold": "oversold",
+        "lag p50": "lag_p50_s",
+        "lag p99": "lag_p99_s",
+        "reqs": "requests",
+        "429s": "throttled_seen_by_actor",
+        "DLQ": "dead_letters",
+    }
+    table.add_column("channel")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for cid, c in report["channels"].items():
+        table.add_row(cid, *(_cell(c[key]) for key in columns.values()))
+    console.print(table)
+    m = report["master"]
+    console.print(
+        f"master: {m['initial_units']} initial - {m['accepted_units']} accepted = {m['final_units']} final "
+        f"({'conserved' if m['conserved'] else 'NOT CONSERVED'}); lowest available {m['min_available']}; "
+        f"converged: {report['converged']}; total {report['total_s']} s"
+    )
+    for failure in report["failures"]:
+        console.print(f"[red]invariant failed:[/red] {failure}")

@@ -39,7 +39,13 @@ class Listing:
 
 @dataclass
 class SimOrder:
-    """A sale the marketplace accepted; ``delivered`` is None until its webhook has been attempted."""
+    """A sale the marketplace accepted; ``delivered`` is None until its webhook has been attempted.
+
+    ``decision`` is the gateway's answer for the order's event when the delivery returned one (its
+    ``lines`` carry master's ``accepted`` units, ``available`` and ``version`` after the sale): what
+    lag and oversell measurement (``adapters.sim_lag``) compare the channels against.
+    ``answered_at`` is when the delivery ended (answer, error or timeout).
+    """
 
     order_id: int
     t: float
@@ -47,6 +53,8 @@ class SimOrder:
     delivered: bool | None = None
     status: int | None = None
     error: str = ""
+    decision: dict[str, Any] | None = None
+    answered_at: float | None = None
 
 
 class SimulatedStore:
@@ -120,9 +128,18 @@ class SimulatedStore:
             self.orders.append(order)
             return order
 
-    def mark_delivery(self, order: SimOrder, ok: bool, status: int | None, error: str = "") -> None:
+    def mark_delivery(
+        self,
+        order: SimOrder,
+        ok: bool,
+        status: int | None,
+        error: str = "",
+        decision: dict[str, Any] | None = None,
+    ) -> None:
+        now = self.clock()
         with self.lock:
             order.delivered, order.status, order.error = ok, status, error
+            order.decision, order.answered_at = decision, now
 
     def snapshot(self, lists: bool = True) -> dict[str, Any]:
         """JSON-ready state; ``lists=False`` leaves out the (possibly long) event lists."""

@@ -2,9 +2,13 @@
 
 Cost model (one function, ``mutation_cost``): Shopify charges a GraphQL call its *requested* cost up
 front, from a bucket of 1,000 points restored at 100 points/s on the Standard plan (200 Advanced,
-1,000 Plus; ``default_rate`` is configurable and the channel's ``rate_limit`` overrides it). Mutations
-are documented at 10 points; how much each extra quantity in ``inventorySetQuantities`` adds is not
-published (*unverified*), so we assume one point per quantity, ``10 + n``. Every answer carries
+1,000 Plus; ``default_rate`` is configurable and the channel's ``rate_limit`` overrides it). The
+published cost table (shopify.dev, "GraphQL Admin API rate limits", section "Cost calculation")
+charges by what fields *return*: scalar and enum 0, object 1, connection 2 plus the objects returned,
+mutation 10; input arguments are not charged, so one ``inventorySetQuantities`` call costs the same
+whether it carries 1 or 250 quantities. Hence ``10 + per_quantity * n`` with ``per_quantity``
+defaulting to 0 (channel extra ``mutation_cost_per_quantity``, e.g. 1 to budget as if each quantity
+cost a point, if a shop's ``actualQueryCost`` says so). Every answer carries
 ``extensions.cost.throttleStatus``, which ``parse`` hands back as the true budget, so a wrong estimate
 costs a little pacing accuracy, never correctness.
 
@@ -17,7 +21,7 @@ From API version 2026-04 ``ignoreCompareQuantity`` gives way to per-quantity ``c
 the default version here is 2025-01.
 
 Channel extras: ``location_id`` (numeric or ``gid://shopify/Location/N``), ``api_version``,
-``max_batch``, ``catalog_page_size``.
+``max_batch``, ``catalog_page_size``, ``mutation_cost_per_quantity``.
 """
 
 from __future__ import annotations
@@ -62,9 +66,19 @@ class CatalogImportError(RuntimeError):
     """The catalog could not be read (refused credentials, a GraphQL error, retries exhausted)."""
 
 
-def mutation_cost(n_quantities: int) -> float:
-    """Requested cost of one ``inventorySetQuantities`` call with ``n_quantities`` (unverified: 10 + n)."""
-    return 10.0 + n_quantities
+MUTATION_COST = 10.0
+"""Published cost of a mutation field (shopify.dev "GraphQL Admin API rate limits", cost table)."""
+PER_QUANTITY_COST = 0.0
+"""Published cost of each input quantity: none, the table charges returned fields, not arguments."""
+
+
+def mutation_cost(n_quantities: int, per_quantity: float = PER_QUANTITY_COST) -> float:
+    """Requested cost of one ``inventorySetQuantities`` call with ``n_quantities``: ``10 + per_quantity * n``.
+
+    The selection set (one adjustment group, its changes, user errors) is not charged beyond the
+    mutation's 10 in this model; a shop's ``requestedQueryCost`` corrects the budget if it differs.
+    """
+    return MUTATION_COST + per_quantity * n_quantities
 
 
 def catalog_page_cost(first: int) -> float:
@@ -82,7 +96,8 @@ def gid(kind: str, value: Any) -> str:
 class ShopifyOutbound:
     """The Shopify ``OutboundAdapter``: one GraphQL mutation sets up to ``max_batch`` quantities.
 
-    ``for_channel`` returns a copy with the channel's ``max_batch`` / ``api_version`` extras applied.
+    ``for_channel`` returns a copy with the channel's ``max_batch`` / ``api_version`` /
+    ``mutation_cost_per_quantity`` extras applied.
     ``sleep`` is injectable so catalog imports can be tested without real waiting.
     """
 
@@ -91,6 +106,7 @@ class ShopifyOutbound:
     default_rate: tuple[float, float] = (100.0, 1000.0)
     api_version: str = "2025-01"
     catalog_page_size: int = 250
+    cost_per_quantity: float = PER_QUANTITY_COST
     max_attempts: int = 30
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
 
@@ -100,10 +116,11 @@ class ShopifyOutbound:
             max_batch=int(getattr(channel, "max_batch", self.max_batch)),
             api_version=str(getattr(channel, "api_version", self.api_version)),
             catalog_page_size=int(getattr(channel, "catalog_page_size", self.catalog_page_size)),
+            cost_per_quantity=float(getattr(channel, "mutation_cost_per_quantity", self.cost_per_quantity)),
         )
 
     def cost(self, updates: list[ListingUpdate]) -> float:
-        return mutation_cost(len(updates))
+        return mutation_cost(len(updates), self.cost_per_quantity)
 
     def _endpoint(self, channel: ChannelConfig) -> tuple[str, dict[str, str]]:
         version = getattr(channel, "api_version", self.api_version)

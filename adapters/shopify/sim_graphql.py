@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from adapters.shopify.outbound import mutation_cost
 from adapters.shopify.sim_input import input_problems
 from adapters.sim_core import SimulatedStore, TokenBucket
 
@@ -45,8 +46,11 @@ REASONS = frozenset(
 
 
 def default_mutation_cost(n_quantities: int) -> float:
-    """Requested cost the simulator charges for inventorySetQuantities (Shopify's figure is unpublished)."""
-    return 10.0 + n_quantities
+    """Requested cost the simulator charges for inventorySetQuantities: the published model, the same
+    one the adapter budgets with (``adapters.shopify.outbound.mutation_cost``: 10 per mutation, input
+    arguments free; see its docstring for the source). ``ShopifySimulator(mutation_cost_per_quantity=)``
+    charges more per quantity to test a shop that does."""
+    return mutation_cost(n_quantities)
 
 
 def default_query_cost(first: int) -> float:
@@ -248,6 +252,7 @@ class ShopifyGraphQL:
                 "node": {
                     "id": f"gid://shopify/ProductVariant/{vid}",
                     "sku": item.sku,
+                    "inventoryQuantity": item.quantity,
                     "inventoryItem": {"id": item.ids["inventory_item_id"]},
                 },
             }

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapters.shopify.outbound import mutation_cost
 from adapters.shopify.sim_graphql import ShopifyGraphQL
 from adapters.sim_control import ExposeTransport, control_routes, with_faults
 from adapters.sim_core import Faults, SimOrder, SimulatedShoppers, SimulatedStore, TokenBucket, listings_from
@@ -39,7 +40,8 @@ class ShopifySimulator:
 
     - ``POST /admin/api/{version}/graphql.json`` (header ``X-Shopify-Access-Token``): the
       ``inventorySetQuantities`` mutation and the ``productVariants`` query (see ``sim_graphql``),
-      charged against a cost bucket of ``maximum_available`` points restored at ``restore_rate``/s;
+      charged against a cost bucket of ``maximum_available`` points restored at ``restore_rate``/s
+      (a mutation costs 10 + ``mutation_cost_per_quantity`` per quantity, 0 as published);
       an over-budget call answers ``errors[{message: "Throttled"}]`` with HTTP ``throttle_status``.
       Every answer carries ``extensions.cost.throttleStatus``.
     - ``GET /admin/api/{version}/orders.json?status=any&updated_at_min=&since_id=&limit=``: the REST
@@ -63,6 +65,7 @@ class ShopifySimulator:
         restore_rate: float = 100.0,
         rest_bucket: tuple[float, float] = (40.0, 2.0),
         throttle_status: int = 200,
+        mutation_cost_per_quantity: float = 0.0,
         faults: Faults | None = None,
         store: SimulatedStore | None = None,
     ) -> None:
@@ -75,7 +78,14 @@ class ShopifySimulator:
         self.rest = TokenBucket(*rest_bucket)
         self._by_item: dict[str, str] = {}
         self._next_id = 1
-        self.graphql = ShopifyGraphQL(self.store, self.bucket, location_id, lambda: self._by_item)
+        self.mutation_cost_per_quantity = mutation_cost_per_quantity
+        self.graphql = ShopifyGraphQL(
+            self.store,
+            self.bucket,
+            location_id,
+            lambda: self._by_item,
+            mutation_cost=lambda n: mutation_cost(n, self.mutation_cost_per_quantity),
+        )
         routes = [
             Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"]),
             Route("/admin/api/{version}/orders.json", self._orders, methods=["GET"]),
@@ -108,10 +118,13 @@ class ShopifySimulator:
             self.bucket.capacity = float(changes["maximum_available"])
         if "throttle_status" in changes:
             self.throttle_status = int(changes["throttle_status"])
+        if "mutation_cost_per_quantity" in changes:
+            self.mutation_cost_per_quantity = float(changes["mutation_cost_per_quantity"])
         return {
             "restore_rate": self.bucket.rate,
             "maximum_available": self.bucket.capacity,
             "throttle_status": self.throttle_status,
+            "mutation_cost_per_quantity": self.mutation_cost_per_quantity,
             "rest_bucket": [self.rest.capacity, self.rest.rate],
         }
 
@@ -159,7 +172,9 @@ class ShopifySimulator:
         """The ``orders/create`` delivery: raw JSON body and Shopify's headers, HMAC included."""
         body = orjson.dumps(self.order_json(order))
         digest = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).digest()
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        # Shopify stamps when the event was triggered (the sale), not when this delivery is sent:
+        # a late delivery or a retry keeps it, and the channels' source guard relies on that.
+        now = datetime.fromtimestamp(order.t, UTC).isoformat().replace("+00:00", "Z")
         return body, {
             "Content-Type": "application/json",
             "User-Agent": "Shopify-Captain-Hook",

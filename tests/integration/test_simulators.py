@@ -179,10 +179,11 @@ def test_shopify_refuses_bad_token_and_malformed_input(serve: Serve, http: httpx
 
 
 def test_shopify_throttles_beyond_the_bucket(serve: Serve, http: httpx.Client) -> None:
-    sim = ShopifySimulator(maximum_available=600.0, restore_rate=50.0)
+    # A shop charging a point per quantity (the published model charges none; see mutation_cost).
+    sim = ShopifySimulator(maximum_available=600.0, restore_rate=50.0, mutation_cost_per_quantity=1.0)
     url = serve(sim.app)
     ids = sim.seed([{"sku": f"S{i}", "quantity": 1} for i in range(250)])
-    channel, adapter = shopify_channel(url), ShopifyOutbound()
+    channel, adapter = shopify_channel(url), ShopifyOutbound(cost_per_quantity=1.0)
     batch = [ListingUpdate(sku, 2, 1, i) for sku, i in ids.items()]  # 260 points a call
 
     results = [adapter.parse(http.send(adapter.build(channel, batch)), batch) for _ in range(4)]
@@ -198,7 +199,7 @@ def test_shopify_throttles_beyond_the_bucket(serve: Serve, http: httpx.Client) -
 
 
 def test_shopify_catalog_import_waits_out_throttling(serve: Serve, http: httpx.Client) -> None:
-    sim = ShopifySimulator(maximum_available=300.0, restore_rate=400.0)
+    sim = ShopifySimulator(maximum_available=300.0, restore_rate=400.0, mutation_cost_per_quantity=1.0)
     url = serve(sim.app)
     ids = sim.seed([{"sku": f"S{i}", "quantity": 1} for i in range(700)])
     channel, adapter = shopify_channel(url), ShopifyOutbound()
