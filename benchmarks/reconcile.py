@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import redis.asyncio as aioredis
 
 from actors.local_stack import LocalStack, StackSpec
 from actors.runtime import ensure_supervisor, kill_supervisor
+from benchmarks.common import write_result
 from engine.reconcile import ChannelOrder
 from engine.routing import ShardMap
 from engine.store.keys import Keys
@@ -225,17 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop(stack)
     result = {
-        "benchmark": "reconcile",
         "smoke": args.smoke,
         "skus": skus,
         "orders_per_channel_per_phase": orders,
         "channels": ["shopify", "woocommerce"],
-        "load_average": os.getloadavg(),
         "phases": phases,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "reconcile.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    path = write_result("reconcile", result, args.out)  # adds the date, machine and load average
+    print(path.read_text())
     ok = all(p["recall"] == 1.0 and not p["false_corrections"] and not p["relisted_pushes"] for p in phases)
     return 0 if ok else 1
 
