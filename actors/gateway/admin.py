@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from actors.gateway.batcher import BatcherClosed
 from actors.gateway.channels import channels_of
+from actors.gateway.drift_metrics import render_drift
 from actors.gateway.metrics import CONTENT_TYPE
 from actors.gateway.parsing import Invalid, body_model, build, event_key, limit_param, sku_param
 from actors.gateway.state import error, gateway_of, json_response
@@ -22,6 +23,7 @@ from actors.gateway.webhooks import BodyTooLarge
 from actors.shard_client import ShardUnavailable
 from engine.decisions import WireDecision
 from engine.events import OrderCancelled, StockAdjusted, StockSet
+from engine.store.reconcile_store import ReconcileStore
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -105,8 +107,11 @@ async def healthz(request: Request) -> Response:
 
 @admin
 async def metrics(request: Request) -> Response:
-    """Prometheus text format."""
-    return Response(gateway_of(request).metrics.render(), media_type=CONTENT_TYPE)
+    """Prometheus text format: this gateway's counters, then the last drift report per channel."""
+    gateway = gateway_of(request)
+    views = gateway.views
+    reports = await ReconcileStore(views.redis, views.keys, views.shard_map).reports()
+    return Response(gateway.metrics.render() + render_drift(reports), media_type=CONTENT_TYPE)
 
 
 @admin

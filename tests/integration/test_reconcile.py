@@ -57,12 +57,18 @@ def test_reports_are_stored_and_the_supervisor_sees_every_actor(stack: tuple[Loc
     health = ray.get(supervisor.health.remote())
     assert health["status"] == "ok" and all(health["shards"].values()) and all(health["channels"].values())
     auth = {"Authorization": f"Bearer {s.admin_token}"}
+    ran = httpx.post(f"{s.gateway_url}/v1/reconcile", headers=auth, timeout=120)  # reports of its own
+    assert ran.status_code == 200, ran.text
     body = httpx.get(f"{s.gateway_url}/v1/reconcile", headers=auth, timeout=10).json()
     assert set(body["reports"]) == set(s.accounts) and body["health"]["status"] == "ok"
     assert httpx.get(f"{s.gateway_url}/v1/reconcile", timeout=10).status_code == 401
     assert httpx.get(f"{s.gateway_url}/healthz", timeout=10).status_code == 200
     missing = httpx.post(f"{s.gateway_url}/v1/reconcile?channel=nope", headers=auth, timeout=10)
     assert missing.status_code == 404
+    metrics = httpx.get(f"{s.gateway_url}/metrics", headers=auth, timeout=10).text
+    for cid, report in body["reports"].items():  # the stored reports, as gauges
+        assert f'skusync_reconcile_skus_checked{{channel="{cid}"}} {float(report["skus_checked"])}' in metrics
+        assert f'skusync_reconcile_drifted{{channel="{cid}"}} {float(report["drifted"])}' in metrics
 
 
 async def _channel_orders(s: LocalStack, cid: str) -> list[Any]:
