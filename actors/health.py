@@ -21,11 +21,11 @@ async def check(
     [...], "checked_at"}``. A missing actor (killed for good, its name gone) is recreated through
     ``actors.runtime``; one that is restarting answers later and is reported down meanwhile.
     """
-    from actors.runtime import ensure_channels, ensure_shards  # runtime imports the supervisor
+    from actors.runtime import ensure_channels, ensure_shards, pushable  # runtime imports the supervisor
 
     prefix, recreated, handles = config.store.key_prefix, [], None
     shard_names = {i: shard_name(prefix, i) for i in range(config.engine.shards)}
-    chan_names = {c.id: channel_name(prefix, c.id) for c in config.channels}
+    chan_names = {c.id: channel_name(prefix, c.id) for c in pushable(config)}
     if any(not exists(n) for n in chan_names.values()):
         recreated += [cid for cid, n in chan_names.items() if not exists(n)]
         await asyncio.to_thread(ensure_channels, config, redis_url)

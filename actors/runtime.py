@@ -12,9 +12,19 @@ from actors.channel import ChannelActor
 from actors.names import NAMESPACE, channel_name, shard_name, supervisor_name
 from actors.shard import SkuShard
 from actors.supervisor import Supervisor
-from engine.config import Config
+from adapters.base import can_push
+from engine.config import ChannelConfig, Config
 
-__all__ = ["NAMESPACE", "channel_name", "ensure_channels", "ensure_shards", "shard_name", "start_ray"]
+log = logging.getLogger(__name__)
+__all__ = [
+    "NAMESPACE",
+    "channel_name",
+    "ensure_channels",
+    "ensure_shards",
+    "pushable",
+    "shard_name",
+    "start_ray",
+]
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -42,7 +52,9 @@ def ensure_shards(config: Config, redis_url: str, fan_out: bool = False) -> list
     those with ``ensure_channels``). Arguments count only when a shard is created: an existing
     shard keeps the ones it was created with.
     """
-    channels = {c.id: channel_name(config.store.key_prefix, c.id) for c in config.channels} if fan_out else {}
+    channels = (
+        {c.id: channel_name(config.store.key_prefix, c.id) for c in pushable(config)} if fan_out else {}
+    )
     handles = [
         SkuShard.options(  # type: ignore[attr-defined]
             name=shard_name(config.store.key_prefix, i),
@@ -74,8 +86,21 @@ def kill_shards(config: Config) -> None:
             ray.kill(ray.get_actor(shard_name(config.store.key_prefix, i), namespace=NAMESPACE))
 
 
+def pushable(config: Config) -> list[ChannelConfig]:
+    """The configured channels a channel actor can push to: those whose kind has an outbound adapter.
+
+    The others (kinds accepted in config but not built yet) are named in a warning once per call,
+    so a deployment that lists one starts and syncs every other channel instead of failing.
+    """
+    out = [c for c in config.channels if can_push(c.kind)]
+    for c in config.channels:
+        if c not in out:
+            log.warning("channel %s: kind %s has no outbound adapter; nothing is pushed to it", c.id, c.kind)
+    return out
+
+
 def ensure_channels(config: Config, redis_url: str) -> dict[str, Any]:
-    """Handles (by channel id) to one ``ChannelActor`` per configured channel, creating missing ones.
+    """Handles (by channel id) to one ``ChannelActor`` per pushable channel, creating missing ones.
 
     Detached and ``max_restarts=-1`` like the shards: a crashed channel actor comes back and resumes
     from its durable pending set. ``max_task_retries=0``: callers decide whether to resend a notify.
@@ -89,7 +114,7 @@ def ensure_channels(config: Config, redis_url: str) -> dict[str, Any]:
             max_restarts=-1,
             max_task_retries=0,
         ).remote(channel, redis_url, config.store.key_prefix)
-        for channel in config.channels
+        for channel in pushable(config)
     }
     ray.get([h.ping.remote() for h in handles.values()])
     return handles

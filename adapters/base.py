@@ -126,3 +126,11 @@ def adapter_for(kind: str) -> ModuleType:
         if exc.name in (f"adapters.{kind}",):
             raise KeyError(f"no adapter for channel kind {kind!r}") from None
         raise
+
+
+def can_push(kind: str) -> bool:
+    """True when the kind has an outbound adapter, i.e. a channel actor can mirror stock to it."""
+    try:
+        return getattr(adapter_for(kind), "OUTBOUND", None) is not None
+    except KeyError:
+        return False

@@ -19,7 +19,7 @@ from actors.gateway.metrics import GatewayMetrics
 from actors.gateway.state import Gateway, InboundRoute, Shards
 from actors.gateway.views import StoreViews
 from actors.gateway.webhooks import webhook
-from adapters.base import adapter_for
+from adapters.base import adapter_for, can_push
 from engine.config import Config
 from engine.decisions import WireDecision
 from engine.events import WireEvent
@@ -115,5 +115,6 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
     app.state.orders = coordinator
-    app.state.channels = ChannelActors(config.store.key_prefix, [c.id for c in config.channels])
+    pushed = [c.id for c in config.channels if can_push(c.kind)]  # the others have no channel actor
+    app.state.channels = ChannelActors(config.store.key_prefix, pushed)
     return app
