@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,6 +16,7 @@ import ray
 import redis.asyncio as aioredis
 
 from actors.channel_http import dlq_entry, exchange, extra, outbound_for, updates_of
+from actors.tasks import Tasks
 from adapters.base import PushResult
 from engine.backoff import Backoff
 from engine.channel_sync import SOURCE_GUARD_S, ChannelSync, Offered, Recorded, Reply, Send, Target, rules_for
@@ -71,7 +72,7 @@ class ChannelActor:
         )
         self.counters: Counter[str] = Counter(dict.fromkeys(("requests", "throttled", "transport_errors"), 0))
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
         self._in_flight_cost = 0.0
         self._started: asyncio.Task[None] | None = None
         # Ray runs __init__ on the actor's loop: start now, so a restarted actor resumes by itself.
@@ -94,15 +95,9 @@ class ChannelActor:
         catalog = await self.store.load_catalog()
         if catalog is not None:
             self.sync.set_catalog(catalog)  # a restart reuses it: re-importing spends rate budget
-        self._spawn(self._drain())
+        self._tasks.spawn(self._drain())
         if catalog is None:
-            self._spawn(self._import_until_done())
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+            self._tasks.spawn(self._import_until_done())
 
     async def ping(self) -> bool:
         """True once durable state is loaded and the drain loop runs."""
@@ -111,8 +106,7 @@ class ChannelActor:
 
     async def close(self) -> None:
         """Stop sending and release connections (in-flight answers are lost; pending stays durable)."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         await self.client.aclose()
         await self.redis.aclose()
 
@@ -222,7 +216,7 @@ class ChannelActor:
         if not sends or not self.bucket.try_take(cost):
             return
         self.sync.begin(sends)
-        self._spawn(self._push(sends, cost)).set_name(f"push-{sends[0].sku}")
+        self._tasks.spawn(self._push(sends, cost)).set_name(f"push-{sends[0].sku}")
 
     async def _send_corrections(self) -> bool:
         """Start one correction request if the budget leaves the live lane its reserve; False if none
@@ -243,7 +237,7 @@ class ChannelActor:
         if self.bucket.try_take(cost):
             self.sync.begin(sends)
             self.counters["correction_requests"] += 1
-            self._spawn(self._push(sends, cost)).set_name(f"push-{sends[0].sku}")
+            self._tasks.spawn(self._push(sends, cost)).set_name(f"push-{sends[0].sku}")
         return True
 
     def _next_batch(self, select: Callable[[int], list[Send]] | None = None) -> list[Send]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from actors.health import check
 from actors.names import NAMESPACE, channel_name, shard_name
 from actors.reconcile_run import ChannelReconciler, option, submit_backfill
 from actors.shard_client import ShardClient
+from actors.tasks import Tasks
 from adapters.base import adapter_for
 from adapters.reading import ReadStats
 from engine.config import ChannelConfig, Config
@@ -62,10 +63,10 @@ class Supervisor:
         self.redrive = RedrivePlan(time.time)
         self.last_health: dict[str, Any] = {"status": "unknown"}
         self.shards = ShardClient(self._shard_handles(), self.shard_map)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
         with contextlib.suppress(RuntimeError):  # on the actor's loop: start the timers now
-            self._spawn(self._schedule())
-            self._spawn(self._watch())
+            self._tasks.spawn(self._schedule())
+            self._tasks.spawn(self._watch())
 
     # -- handles ------------------------------------------------------------------------------------
 
@@ -86,11 +87,6 @@ class Supervisor:
 
     def _channel(self, cid: str) -> Any:
         return ray.get_actor(channel_name(self.config.store.key_prefix, cid), namespace=NAMESPACE)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # -- reconciliation -----------------------------------------------------------------------------
 
@@ -249,8 +245,7 @@ class Supervisor:
         return True
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         await self.client.aclose()
         await self.redis.aclose()
 

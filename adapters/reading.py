@@ -82,3 +82,35 @@ def retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(response.headers["retry-after"]))
     except (KeyError, ValueError):
         return None
+
+
+async def get_paced(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    params: dict[str, Any],
+    headers: dict[str, str],
+    cost: float,
+    pace: Pace,
+    stats: ReadStats,
+    sleep: Callable[[float], Awaitable[None]],
+    max_attempts: int,
+    what: str,
+) -> httpx.Response:
+    """GET ``url`` until it answers 200, awaiting ``pace(cost)`` (and counting it) before each try.
+
+    A 429 or 5xx waits its ``Retry-After`` (else 0.5 s doubling, at most 10 s) and tries again; any
+    other status raises ``ReadError``, as do ``max_attempts`` failed tries. ``what`` names the read
+    in those errors; it must hold no secret (the URL may carry credentials, so it is never shown).
+    """
+    for attempt in range(max_attempts):
+        await pace(cost)
+        stats.add(cost)
+        response = await client.get(url, params=params, headers=headers)
+        if response.status_code == 429 or response.status_code >= 500:
+            await sleep(retry_after(response) or min(10.0, 0.5 * 2**attempt))
+            continue
+        if response.status_code != 200:
+            raise ReadError(f"{what} answered HTTP {response.status_code}: {response.text[:200]}")
+        return response
+    raise ReadError(f"gave up reading {what} after {max_attempts} attempts")

@@ -321,23 +321,18 @@ class ChannelSync:
 
         Changes nothing: call ``begin`` with what is actually sent. Empty until a catalog is set.
         """
-        if self.catalog is None or limit < 1:
-            return []
-        now, out = self.clock(), []
-        for sku, target in self.pending.items():
-            if sku in self.in_flight or self.retry_at.get(sku, -math.inf) > now:
-                continue
-            out.append(Send(sku, target, self.quantity(sku, target.available), self.catalog[sku]))
-            if len(out) >= limit:
-                break
-        return out
+        return self._due(self.pending, limit)
 
     def select_corrections(self, limit: int) -> list[Send]:
         """Up to ``limit`` sends from the correction lane (call only when ``select`` gave nothing)."""
+        return self._due(self.corrections, limit)
+
+    def _due(self, lane: Mapping[str, Target], limit: int) -> list[Send]:
+        """Up to ``limit`` sends from ``lane``, in its order, skipping in-flight SKUs and waiting retries."""
         if self.catalog is None or limit < 1:
             return []
         now, out = self.clock(), []
-        for sku, target in self.corrections.items():
+        for sku, target in lane.items():
             if sku in self.in_flight or self.retry_at.get(sku, -math.inf) > now:
                 continue
             out.append(Send(sku, target, self.quantity(sku, target.available), self.catalog[sku]))

@@ -35,6 +35,7 @@ import httpx
 import orjson
 
 from adapters.base import ListingUpdate, PushResult
+from adapters.shopify.admin import admin_api
 from adapters.shopify.answers import (
     as_list,
     classify_errors,
@@ -123,13 +124,8 @@ class ShopifyOutbound:
         return mutation_cost(len(updates), self.cost_per_quantity)
 
     def _endpoint(self, channel: ChannelConfig) -> tuple[str, dict[str, str]]:
-        version = getattr(channel, "api_version", self.api_version)
-        headers = {
-            "X-Shopify-Access-Token": channel.access_token.get_secret_value(),
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        return f"{channel.base_url.rstrip('/')}/admin/api/{version}/graphql.json", headers
+        base, headers = admin_api(channel, self.api_version)
+        return f"{base}/graphql.json", headers
 
     def build(self, channel: ChannelConfig, updates: list[ListingUpdate]) -> httpx.Request:
         """One mutation for all ``updates``; raises ValueError on an empty, oversized or id-less batch."""

@@ -24,7 +24,8 @@ import httpx
 import orjson
 
 from adapters.base import PushResult
-from adapters.reading import Pace, ReadError, ReadStats, epoch, order_lines, retry_after
+from adapters.reading import Pace, ReadError, ReadStats, epoch, get_paced, order_lines, retry_after
+from adapters.shopify.admin import admin_api
 from adapters.shopify.answers import is_throttled, read_budget, refill_wait
 from engine.config import ChannelConfig
 from engine.reconcile import ChannelOrder
@@ -48,13 +49,7 @@ class ShopifyReconcile:
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
 
     def _base(self, channel: ChannelConfig) -> tuple[str, dict[str, str]]:
-        version = getattr(channel, "api_version", self.api_version)
-        headers = {
-            "X-Shopify-Access-Token": channel.access_token.get_secret_value(),
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-        }
-        return f"{channel.base_url.rstrip('/')}/admin/api/{version}", headers
+        return admin_api(channel, self.api_version)
 
     def _first(self, channel: ChannelConfig) -> int:
         return max(1, min(250, int(getattr(channel, "reconcile_page_size", self.page_size))))
@@ -67,37 +62,28 @@ class ShopifyReconcile:
         limit, since_id = self._first(channel), 0
         while True:
             params = {"status": "any", "updated_at_min": since_iso, "since_id": since_id, "limit": limit}
-            rows = await self._get_orders(client, f"{base}/orders.json", headers, params, pace, stats)
+            # REST has its own bucket: paced at cost 0 on the GraphQL budget (see the module docstring).
+            response = await get_paced(
+                client,
+                f"{base}/orders.json",
+                params=params,
+                headers=headers,
+                cost=0.0,
+                pace=pace,
+                stats=stats,
+                sleep=self.sleep,
+                max_attempts=self.max_attempts,
+                what="Shopify orders",
+            )
+            rows = orjson.loads(response.content).get("orders")
+            if not isinstance(rows, list):
+                raise ReadError(f"no orders list in Shopify's answer: {response.text[:200]}")
             page = [o for o in (_order(row) for row in rows) if o is not None]
             if page:
                 yield page
             if len(rows) < limit:
                 return
             since_id = max(int(row["id"]) for row in rows)
-
-    async def _get_orders(
-        self,
-        client: httpx.AsyncClient,
-        url: str,
-        headers: dict[str, str],
-        params: dict[str, Any],
-        pace: Pace,
-        stats: ReadStats,
-    ) -> list[dict[str, Any]]:
-        for attempt in range(self.max_attempts):
-            await pace(0.0)
-            stats.add(0.0)
-            response = await client.get(url, params=params, headers=headers)
-            if response.status_code == 429 or response.status_code >= 500:
-                await self.sleep(retry_after(response) or min(10.0, 0.5 * 2**attempt))
-                continue
-            if response.status_code != 200:
-                raise ReadError(f"Shopify orders answered HTTP {response.status_code}: {response.text[:200]}")
-            rows = orjson.loads(response.content).get("orders")
-            if not isinstance(rows, list):
-                raise ReadError(f"no orders list in Shopify's answer: {response.text[:200]}")
-            return rows
-        raise ReadError(f"gave up listing Shopify orders after {self.max_attempts} attempts")
 
     async def listed_quantities(
         self, client: httpx.AsyncClient, channel: ChannelConfig, pace: Pace, stats: ReadStats

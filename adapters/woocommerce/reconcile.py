@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import orjson
 
-from adapters.reading import Pace, ReadError, ReadStats, epoch, order_lines, retry_after
+from adapters.reading import Pace, ReadError, ReadStats, epoch, get_paced, order_lines
 from adapters.woocommerce.inbound import CANCELLED_STATUSES, PLACED_STATUSES
 from adapters.woocommerce.outbound import API, auth_header
 from engine.config import ChannelConfig
@@ -98,18 +98,18 @@ class WooCommerceReconcile:
         pace: Pace,
         stats: ReadStats,
     ) -> httpx.Response:
-        headers = auth_header(channel)
-        for attempt in range(self.max_attempts):
-            await pace(1.0)
-            stats.add(1.0)
-            response = await client.get(url, params=params, headers=headers)
-            if response.status_code == 429 or response.status_code >= 500:
-                await self.sleep(retry_after(response) or min(10.0, 0.5 * 2**attempt))
-                continue
-            if response.status_code != 200:
-                raise ReadError(f"WooCommerce answered HTTP {response.status_code}: {response.text[:200]}")
-            return response
-        raise ReadError(f"gave up on {url} after {self.max_attempts} attempts")
+        return await get_paced(
+            client,
+            url,
+            params=params,
+            headers=auth_header(channel),
+            cost=1.0,  # budgets are requests per second
+            pace=pace,
+            stats=stats,
+            sleep=self.sleep,
+            max_attempts=self.max_attempts,
+            what="WooCommerce",
+        )
 
 
 def _managed(row: dict[str, Any]) -> bool:

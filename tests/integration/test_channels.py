@@ -14,31 +14,17 @@ import redis
 
 from actors.runtime import NAMESPACE, channel_name, ensure_channels, kill_channels
 from adapters.shopify.simulator import ShopifySimulator
-from adapters.sim_core import serve_in_thread
 from adapters.woocommerce.simulator import WooCommerceSimulator
 from engine.channel_sync import rules_for
 from engine.config import ChannelConfig, Config, StoreConfig
 from engine.store.keys import Keys
 from tests.conftest import REDIS_URL
+from tests.integration.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 TOKEN = "shpat_integration_secret"
 Start = Callable[[ChannelConfig], Any]
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Any], str]]:
-    stops: list[Callable[[], None]] = []
-
-    def start(app: Any) -> str:
-        url, stop = serve_in_thread(app)
-        stops.append(stop)
-        return url
-
-    yield start
-    for stop in reversed(stops):
-        stop()
 
 
 @pytest.fixture
@@ -96,14 +82,6 @@ def state(url: str) -> dict[str, Any]:
     return dict(httpx.get(f"{url}/_sim/state", params={"lists": "0"}, timeout=5).json())
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def stats(handle: Any) -> dict[str, Any]:
     return dict(ray.get(handle.stats.remote()))
 
@@ -125,7 +103,7 @@ def converge(handle: Any, url: str, channel: ChannelConfig, master: Master, time
         listed = state(url)["listed"]
         return bool(ray.get(handle.idle.remote())) and all(listed[s] == q for s, q in want.items())
 
-    wait_until(done, timeout, "convergence")
+    wait_until(done, "convergence", timeout)
 
 
 def seed(url: str, skus: list[str], groups: int = 0) -> None:

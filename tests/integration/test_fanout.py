@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ from actors.runtime import (
     ensure_shards,
     kill_channels,
     kill_shards,
+    pushable,
     shard_name,
 )
 from actors.shard_client import ShardClient
@@ -26,21 +27,10 @@ from adapters.woocommerce.simulator import WooCommerceSimulator
 from engine.config import ChannelConfig, Config, EngineConfig, StoreConfig
 from engine.routing import ShardMap
 from tests.conftest import REDIS_URL
+from tests.integration.support import listed, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 SKUS = [f"F{i}" for i in range(40)]
-
-
-def listed(url: str) -> dict[str, int]:
-    return dict(httpx.get(f"{url}/_sim/state", timeout=5).json()["listed"])
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -125,3 +115,22 @@ def test_changes_reach_every_channel_but_the_source_and_survive_outages(
     expect = {s: 10 for s in SKUS} | {"F0": 7, "F1": 6, "F2": 9, "F4": 9}  # F3 sold on woo itself
     assert {s: final[s] for s in SKUS if s != "F3"} == {s: q for s, q in expect.items() if s != "F3"}
     assert ray.get(woo.stats.remote())["stale"] > 0  # the restarted shard re-sent what woo had
+
+
+def test_a_kind_without_an_outbound_adapter_gets_no_actor_and_blocks_nothing(
+    ray_cluster: None, prefix: str
+) -> None:
+    channels = [
+        ChannelConfig(id="woo", kind="woocommerce", base_url="http://127.0.0.1:9", consumer_key="ck_x"),
+        ChannelConfig(id="amz", kind="amazon"),  # accepted in config, not built yet
+    ]
+    cfg = Config(store=StoreConfig(key_prefix=prefix), engine=EngineConfig(shards=1), channels=channels)
+    try:
+        assert [c.id for c in pushable(cfg)] == ["woo"]
+        assert set(ensure_channels(cfg, REDIS_URL)) == {"woo"}
+        client = ShardClient(ensure_shards(cfg, REDIS_URL, fan_out=True), ShardMap(1, cfg.engine.vshards))
+        decisions, _ = client.submit([{"kind": "stock_set", "key": "s1", "sku": "A", "quantity": 3}])
+        assert decisions[0]["lines"][0]["available"] == 3
+    finally:
+        kill_shards(cfg)
+        kill_channels(cfg)

@@ -3,48 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import redis
 
-from actors.gateway import create_app
-from actors.gateway.server import BackgroundServer
-from actors.runtime import ensure_shards, kill_shards
-from actors.shard_client import ShardClient
 from engine.routing import ShardMap
-from tests.conftest import REDIS_URL, delete_prefix
-from tests.integration.test_gateway_webhooks import (
-    TOKEN,
-    Gw,
-    gateway_config,
-    new_sku,
-    post,
-    shopify_headers,
-    shopify_order,
-)
+from tests.integration.support import TOKEN, Gw
+from tests.integration.test_gateway_webhooks import new_sku, post, shopify_headers, shopify_order
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(scope="module")
-def gw(ray_cluster: None, redis_client: redis.Redis) -> Iterator[Gw]:
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    config = gateway_config(prefix)
-    shards = ShardClient(
-        ensure_shards(config, REDIS_URL), ShardMap(config.engine.shards, config.engine.vshards)
-    )
-    server = BackgroundServer(create_app(config, shards)).start()
-    try:
-        yield Gw(server.url, config, shards, redis_client)
-    finally:
-        server.stop()
-        kill_shards(config)
-        delete_prefix(redis_client, prefix)
 
 
 def call(gw: Gw, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -7,8 +7,7 @@ configured channel never gets an actor, so every view must report it instead of 
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,15 +18,12 @@ import ray
 import redis
 
 from actors.cli import main
-from actors.gateway import create_app
-from actors.gateway.server import BackgroundServer
-from actors.runtime import ensure_channels, ensure_shards, kill_channels, kill_shards
-from actors.shard_client import ShardClient
+from actors.runtime import ensure_channels, kill_channels
 from adapters.shopify.simulator import ShopifySimulator
 from adapters.sim_core import serve_in_thread
 from engine.config import Config
-from engine.routing import ShardMap
-from tests.conftest import REDIS_URL, delete_prefix
+from tests.conftest import REDIS_URL
+from tests.integration.support import listed, new_prefix, running_gateway, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -50,8 +46,7 @@ class Env:
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
     def listed(self) -> dict[str, int]:
-        state = httpx.get(f"{self.sim}/_sim/state", params={"lists": "0"}, timeout=5).json()
-        return dict(state["listed"])
+        return listed(self.sim)
 
     def faults(self, **faults: Any) -> None:
         httpx.post(f"{self.sim}/_sim/faults", json=faults, timeout=5).raise_for_status()
@@ -66,17 +61,9 @@ class Env:
         return version
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def env(ray_cluster: None, redis_client: redis.Redis) -> Iterator[Env]:
-    prefix = f"t{uuid.uuid4().hex[:10]}"
+    prefix = new_prefix()
     sim_url, stop_sim = serve_in_thread(ShopifySimulator(access_token=SHOP_TOKEN).app)
     httpx.post(
         f"{sim_url}/_sim/seed", json={"items": [{"sku": s, "quantity": 0} for s in SKUS]}, timeout=10
@@ -103,20 +90,18 @@ def env(ray_cluster: None, redis_client: redis.Redis) -> Iterator[Env]:
         }
     )
     running = config.model_copy(update={"channels": config.channels[:1]})  # "ghost" gets no actor
-    shards = ShardClient(
-        ensure_shards(config, REDIS_URL), ShardMap(config.engine.shards, config.engine.vshards)
-    )
-    channel = ensure_channels(running, REDIS_URL)["shop"]
-    wait_until(lambda: ray.get(channel.stats.remote())["catalog_skus"] is not None, "catalog import")
-    server = BackgroundServer(create_app(config, shards)).start()
     try:
-        yield Env(server.url, sim_url, config, channel)
+        with running_gateway(config, redis_client) as gw:
+            channel = ensure_channels(running, REDIS_URL)["shop"]
+            try:
+                wait_until(
+                    lambda: ray.get(channel.stats.remote())["catalog_skus"] is not None, "catalog import"
+                )
+                yield Env(gw.url, sim_url, config, channel)
+            finally:
+                kill_channels(running)  # before the gateway's exit deletes the prefix's keys
     finally:
-        server.stop()
-        kill_channels(running)
-        kill_shards(config)
         stop_sim()
-        delete_prefix(redis_client, prefix)
 
 
 def test_sku_shows_each_channels_listing_and_a_missing_actor_as_unavailable(env: Env) -> None:

@@ -3,49 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import redis
 import redis.asyncio as aioredis
 
-from actors.gateway import create_app
 from actors.gateway.parsing import KEY_PREFIX
-from actors.gateway.server import BackgroundServer
-from actors.runtime import ensure_shards, kill_shards
-from actors.shard_client import ShardClient
+from engine.config import Config
 from engine.idempotency import fingerprint
-from engine.routing import ShardMap
 from engine.store import Keys
 from engine.two_phase import TwoPhaseOrders
-from tests.conftest import REDIS_URL, delete_prefix
+from tests.conftest import REDIS_URL
+from tests.integration.support import Gw, gateway_config, new_prefix, wait_until
 from tests.integration.test_gateway_admin import AUTH, call, skus_on_both_shards
-from tests.integration.test_gateway_webhooks import Gw, gateway_config, new_sku
+from tests.integration.test_gateway_webhooks import new_sku
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 SWEEP_S = 0.1
 
 
 @pytest.fixture(scope="module")
-def gw(ray_cluster: None, redis_client: redis.Redis) -> Iterator[Gw]:
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    config = gateway_config(prefix)
+def gw_config() -> Config:
+    """The shared gateway config with a short sweep interval, so abandoned orders finish quickly."""
+    config = gateway_config(new_prefix())
     config.gateway.order_sweep_interval_s = SWEEP_S
-    shards = ShardClient(
-        ensure_shards(config, REDIS_URL), ShardMap(config.engine.shards, config.engine.vshards)
-    )
-    server = BackgroundServer(create_app(config, shards)).start()
-    try:
-        yield Gw(server.url, config, shards, redis_client)
-    finally:
-        server.stop()
-        kill_shards(config)
-        delete_prefix(redis_client, prefix)
+    return config
 
 
 def place(gw: Gw, key: str | None, body: Any, channel: str = "pos") -> httpx.Response:
@@ -195,14 +180,6 @@ def test_orders_placed_here_appear_in_the_orders_view_and_cancel(gw: Gw) -> None
     assert call(gw, "POST", f"/v1/orders/pos/{oid}-2/cancel").status_code == 404
     cancelled = call(gw, "GET", "/v1/orders?channel=pos&status=cancelled&limit=200").json()["orders"]
     assert f"{oid}-1" in {o["order_id"] for o in cancelled}
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def dead_coordinator(

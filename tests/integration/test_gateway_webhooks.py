@@ -10,96 +10,17 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import redis
 
-from actors.gateway import create_app
-from actors.gateway.server import BackgroundServer
-from actors.runtime import ensure_shards, kill_shards
-from actors.shard_client import ShardClient
 from adapters.shopify.inbound import signature as shopify_signature
 from adapters.woocommerce.inbound import signature as woo_signature
-from engine.config import Config
-from engine.routing import ShardMap
-from engine.store import Keys
-from tests.conftest import REDIS_URL, delete_prefix
+from tests.integration.support import SHOP_SECRET, TOKEN, VECTORS, WOO_SECRET, Gw
 
 pytestmark = pytest.mark.integration
-
-SHOP_SECRET = "shpss-test-secret"
-WOO_SECRET = "woo &amp; secret"
-TOKEN = "admin-token-for-tests"
-VECTORS = orjson.loads((Path(__file__).parents[1] / "data" / "signatures.json").read_bytes())
-
-
-@dataclass
-class Gw:
-    """The running gateway and what tests need to look behind it."""
-
-    url: str
-    config: Config
-    shards: ShardClient
-    redis: redis.Redis
-
-    def vshard(self, sku: str) -> int:
-        return ShardMap(self.config.engine.shards, self.config.engine.vshards).vshard(sku)
-
-    def trace(self, sku: str) -> tuple[Any, Any]:
-        """What a change to ``sku`` would leave: its stock record and its vshard's audit length."""
-        keys, vs = Keys(self.config.store.key_prefix), self.vshard(sku)
-        return self.redis.hget(keys.stock(vs), sku), self.redis.xlen(keys.audit(vs))
-
-    def audit_of(self, sku: str) -> list[dict[str, Any]]:
-        stream = Keys(self.config.store.key_prefix).audit(self.vshard(sku))
-        entries: Any = self.redis.xrange(stream)
-        return [orjson.loads(f[b"d"]) for _, f in entries]
-
-    def set_stock(self, sku: str, quantity: int) -> None:
-        self.shards.submit(
-            [{"kind": "stock_set", "key": f"seed-{uuid.uuid4().hex}", "sku": sku, "quantity": quantity}]
-        )
-
-
-def gateway_config(prefix: str) -> Config:
-    return Config.model_validate(
-        {
-            "store": {"redis_url": REDIS_URL, "key_prefix": prefix},
-            "gateway": {"admin_token": TOKEN, "max_body_bytes": 1_048_576},
-            "engine": {"shards": 2},
-            "channels": [
-                {"id": "shop-us", "kind": "shopify", "webhook_secret": SHOP_SECRET},
-                {"id": "woo-eu", "kind": "woocommerce", "webhook_secret": WOO_SECRET},
-                {"id": "vec-shop", "kind": "shopify", "webhook_secret": VECTORS["shopify_webhook"]["secret"]},
-                {
-                    "id": "vec-woo",
-                    "kind": "woocommerce",
-                    "webhook_secret": VECTORS["woocommerce_webhook"]["secret"],
-                },
-            ],
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def gw(ray_cluster: None, redis_client: redis.Redis) -> Iterator[Gw]:
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    config = gateway_config(prefix)
-    shards = ShardClient(
-        ensure_shards(config, REDIS_URL), ShardMap(config.engine.shards, config.engine.vshards)
-    )
-    server = BackgroundServer(create_app(config, shards)).start()
-    try:
-        yield Gw(server.url, config, shards, redis_client)
-    finally:
-        server.stop()
-        kill_shards(config)
-        delete_prefix(redis_client, prefix)
 
 
 def shopify_order(order_id: int, lines: list[tuple[str, Any]]) -> dict[str, Any]:

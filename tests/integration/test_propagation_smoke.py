@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-import orjson
 import pytest
+
+from tests.integration.support import run_benchmark_smoke
 
 pytestmark = pytest.mark.integration
 
 
 def test_propagation_benchmark_smoke(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.propagation", "--smoke", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=Path(__file__).parents[2],
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = orjson.loads((tmp_path / "propagation-smoke.json").read_bytes())
+    doc = run_benchmark_smoke("propagation", tmp_path, "propagation-smoke.json")
     assert set(doc["channels"]) == {"shop-1", "woo-1"}
     for channel in doc["channels"].values():
         assert channel["samples"] > 0 and channel["lag_p99_s"] is not None

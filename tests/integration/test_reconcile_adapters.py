@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,7 +13,6 @@ import pytest
 from adapters.base import adapter_for
 from adapters.reading import ReadStats
 from adapters.shopify.simulator import ShopifySimulator
-from adapters.sim_core import serve_in_thread
 from adapters.woocommerce.simulator import WooCommerceSimulator
 from engine.config import ChannelConfig
 from engine.reconcile import ChannelOrder
@@ -21,20 +20,6 @@ from engine.reconcile import ChannelOrder
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 SKUS = [f"R-{i:03d}" for i in range(7)]
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Any], str]]:
-    stops: list[Callable[[], None]] = []
-
-    def start(app: Any) -> str:
-        url, stop = serve_in_thread(app)
-        stops.append(stop)
-        return url
-
-    yield start
-    for stop in reversed(stops):
-        stop()
 
 
 async def no_wait(cost: float) -> None:

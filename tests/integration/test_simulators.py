@@ -20,7 +20,6 @@ from starlette.routing import Route
 from adapters.base import ListingUpdate
 from adapters.shopify.outbound import ShopifyOutbound
 from adapters.shopify.simulator import ShopifySimulator
-from adapters.sim_core import serve_in_thread
 from adapters.woocommerce.outbound import WooCommerceOutbound
 from adapters.woocommerce.simulator import WooCommerceSimulator
 from engine.config import ChannelConfig
@@ -28,21 +27,6 @@ from engine.config import ChannelConfig
 pytestmark = pytest.mark.timeout(60)
 
 Serve = Callable[[Any], str]
-
-
-@pytest.fixture
-def serve() -> Iterator[Serve]:
-    """Serve ASGI apps on free loopback ports; every server stops at teardown."""
-    stops: list[Callable[[], None]] = []
-
-    def start(app: Any) -> str:
-        url, stop = serve_in_thread(app)
-        stops.append(stop)
-        return url
-
-    yield start
-    for stop in reversed(stops):
-        stop()
 
 
 @pytest.fixture
