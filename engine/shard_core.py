@@ -28,6 +28,12 @@ GC_THRESHOLDS = (50_000, 20, 100)
 """A batch allocates tens of thousands of short-lived containers; the default first-generation
 threshold (700) ran the collector dozens of times per batch."""
 
+GROUP_DECISIONS = 2_000
+"""Decisions per commit round trip, at most one batch over. Redis runs one client's pipeline to
+the end before it reads another's: an unbounded group (everything decided while the last commit
+ran) held the next batch's read behind it, so deciding and writing alternated instead of
+overlapping. Measured with one shard and 2,000-event batches: 41,000 -> 60,000 decisions/s."""
+
 
 @dataclass
 class BatchResult:
@@ -124,9 +130,16 @@ class ShardCore:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                group = list(self._queue)
-                self._queue.clear()
-                await self._commit_group(group)
+                await self._commit_group(self._next_group())
+
+    def _next_group(self) -> list[tuple[Plan, asyncio.Future[None]]]:
+        """The oldest queued plans, up to about ``GROUP_DECISIONS`` decisions (at least one plan)."""
+        group, size = [], 0
+        while self._queue and size < GROUP_DECISIONS:
+            plan, done = self._queue.popleft()
+            group.append((plan, done))
+            size += len(plan.decisions)
+        return group
 
     async def _commit_group(self, group: list[tuple[Plan, asyncio.Future[None]]]) -> None:
         try:

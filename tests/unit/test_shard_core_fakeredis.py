@@ -120,3 +120,36 @@ def test_audit_entry_per_decided_line_and_idempotency_ttl() -> None:
         assert r.ttl(Keys("u").order(vs, "x", "1")) == -1  # orders do not expire
 
     asyncio.run(go())
+
+
+def test_commit_groups_stop_at_the_decision_cap_and_keep_order() -> None:
+    """Queued plans leave in decision order, in groups of about GROUP_DECISIONS decisions."""
+    from engine.ledger import Plan
+    from engine.shard_core import GROUP_DECISIONS
+
+    async def go() -> None:
+        c = await core(fakeredis.FakeServer())
+        loop = asyncio.get_running_loop()
+        sizes = [GROUP_DECISIONS // 2, GROUP_DECISIONS // 2, 1, 3, GROUP_DECISIONS * 2, 5]
+        plans = [Plan(decisions=[{}] * n) for n in sizes]
+        c._queue.extend((p, loop.create_future()) for p in plans)
+        groups = []
+        while c._queue:
+            groups.append([p for p, _ in c._next_group()])
+        assert [len(g) for g in groups] == [2, 3, 1]  # a group closes once it holds the cap
+        assert [p for g in groups for p in g] == plans
+
+    asyncio.run(go())
+
+
+def test_many_pipelined_batches_commit_in_several_groups_and_all_land() -> None:
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        c = await core(server)
+        await c.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 10_000}])
+        batches = [[order(f"k{b}-{i}", f"{b}-{i}") for i in range(700)] for b in range(6)]
+        results = await asyncio.gather(*(c.apply_batch(b) for b in batches))
+        assert all(d["outcome"] == "applied" for r in results for d in r.decisions)
+        assert (await core(server)).get("A")["available"] == 10_000 - 4_200  # type: ignore[index]
+
+    asyncio.run(go())
