@@ -84,6 +84,8 @@ class SimulatedStore:
             "resets": 0,
         }
         self._next_order = 1001
+        self.seeded = 0
+        """Bumped by every ``seed``: lets shoppers cache the SKU list between catalog changes."""
 
     def seed(self, items: Iterable[Listing], reset: bool = True) -> None:
         """Replace (or, with ``reset=False``, upsert) listings without recording them as received."""
@@ -96,6 +98,7 @@ class SimulatedStore:
                 self.counters = dict.fromkeys(self.counters, 0)
             for item in items:
                 self.listings[item.sku] = item
+            self.seeded += 1
 
     def count(self, name: str, n: int = 1) -> None:
         with self.lock:

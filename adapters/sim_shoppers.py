@@ -62,6 +62,9 @@ class SimulatedShoppers:
         self._stop = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] | None = None
+        self._skus: list[str] = []
+        self._hot: list[str] = []
+        self._choices_at = -1
 
     def start(self, duration_s: float | None = None, max_orders: int | None = None) -> asyncio.Task[None]:
         """Run in the running loop until stopped, ``duration_s`` elapses or ``max_orders`` were offered."""
@@ -102,12 +105,21 @@ class SimulatedShoppers:
         }
 
     def _pick(self) -> tuple[str, int] | None:
-        skus = list(self.store.listings)
+        skus, hot = self._choices()
         if not skus:
             return None
-        hot = [s for s in self.config.hot_skus if s in self.store.listings]
         pool = hot if hot and self._rng.random() < self.config.hot_share else skus
         return self._rng.choice(pool), self._rng.randint(1, max(1, self.config.max_units))
+
+    def _choices(self) -> tuple[list[str], list[str]]:
+        """Every listed SKU and the listed hot ones, rebuilt only when the catalog was re-seeded
+        (copying 5,000 SKUs per order showed in the driver's profile)."""
+        if self._choices_at != self.store.seeded:
+            listed = self.store.listings
+            self._skus = list(listed)
+            self._hot = [s for s in self.config.hot_skus if s in listed]
+            self._choices_at = self.store.seeded
+        return self._skus, self._hot
 
     async def _offer(self, client: httpx.AsyncClient) -> None:
         pick = self._pick()
