@@ -19,6 +19,7 @@ from actors.channel_http import dlq_entry, exchange, extra, outbound_for, update
 from actors.tasks import Tasks
 from adapters.base import PushResult
 from engine.backoff import Backoff
+from engine.budget_reports import BudgetReports
 from engine.channel_sync import SOURCE_GUARD_S, ChannelSync, Offered, Recorded, Reply, Send, Target, rules_for
 from engine.config import ChannelConfig
 from engine.store.channel_store import ChannelStore
@@ -73,7 +74,7 @@ class ChannelActor:
         self.counters: Counter[str] = Counter(dict.fromkeys(("requests", "throttled", "transport_errors"), 0))
         self._wake = asyncio.Event()
         self._tasks = Tasks()
-        self._in_flight_cost = 0.0
+        self.budget = BudgetReports(self.bucket)
         self._started: asyncio.Task[None] | None = None
         # Ray runs __init__ on the actor's loop: start now, so a restarted actor resumes by itself.
         with contextlib.suppress(RuntimeError):
@@ -268,16 +269,16 @@ class ChannelActor:
             await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _push(self, sends: list[Send], cost: float) -> None:
-        self._in_flight_cost += cost
+        seq = self.budget.sent(cost)
         request: httpx.Request | None = None
         response: httpx.Response | None = None
         try:
-            reply, request, response = await self._exchange(sends, cost)
+            reply, request, response = await self._exchange(sends, seq)
         except Exception as exc:  # whatever happened, the sends must leave "in flight"
             log.exception("channel %s: push failed", self.channel.id)
             reply = Reply(error=f"{type(exc).__name__}: {exc}")
         finally:
-            self._in_flight_cost -= cost
+            self.budget.forget(seq)
         recorded = self.sync.record(sends, reply)
         try:
             await self._persist(recorded, request, response)
@@ -287,22 +288,22 @@ class ChannelActor:
         self._wake.set()
 
     async def _exchange(
-        self, sends: list[Send], cost: float
+        self, sends: list[Send], seq: int
     ) -> tuple[Reply, httpx.Request | None, httpx.Response | None]:
         reply, request, response, result = await exchange(
             self.client, self.adapter, self.channel, sends, self.counters
         )
         if result is not None:
-            self._observe_budget(result, cost, reply.throttled)
+            self._observe_budget(result, seq)
         return reply, request, response
 
-    def _observe_budget(self, result: PushResult, cost: float, throttled: bool) -> None:
+    def _observe_budget(self, result: PushResult, seq: int) -> None:
         """Adopt the channel's view of the budget and honour its Retry-After for the whole account."""
         r = result
         if r.budget_available is not None or r.budget_capacity or r.budget_restore_per_s:
-            # Other requests in flight may not be charged in the channel's figure yet: count them spent.
-            left = None if r.budget_available is None else r.budget_available - (self._in_flight_cost - cost)
-            self.bucket.correct(left, r.budget_capacity or None, r.budget_restore_per_s or None)
+            self.budget.answered(
+                seq, r.budget_available, r.budget_capacity or None, r.budget_restore_per_s or None
+            )
         if result.retry_after_s:
             self.bucket.pause_for(result.retry_after_s)
 
