@@ -9,10 +9,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import orjson
+
+from adapters.webhook_sender import WebhookError, WebhookSender
 
 if TYPE_CHECKING:
     from adapters.sim_core import SimOrder, SimulatedStore
+
+SHORT_WAIT_S = 0.05
+"""Gaps between orders shorter than this are slept through; ``stop`` is seen after them."""
 
 WebhookRenderer = Callable[["SimOrder"], tuple[bytes, dict[str, str]]]
 """Turns an order into the marketplace's webhook: raw body and headers (signature included)."""
@@ -81,17 +86,32 @@ class SimulatedShoppers:
     async def run(self, duration_s: float | None = None, max_orders: int | None = None) -> None:
         loop = asyncio.get_running_loop()
         start = next_t = loop.time()
-        async with httpx.AsyncClient(timeout=self.config.timeout_s) as client:
+        client = None if self.config.gateway_url is None else self._sender(self.config.gateway_url)
+        try:
             while not self._stop.is_set() and (max_orders is None or self.offered < max_orders):
                 next_t += self._rng.expovariate(self.config.rate_per_s)
                 if duration_s is not None and next_t - start > duration_s:
                     break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), max(0.0, next_t - loop.time()))
+                delay = next_t - loop.time()
+                if delay > SHORT_WAIT_S:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), delay)
+                        break
+                elif delay > 0:
+                    await asyncio.sleep(delay)  # wait_for builds a task per call: too dear per order
+                if self._stop.is_set():
                     break
                 await self._offer(client)
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=self.config.timeout_s + 1)
+        finally:
+            if client is not None:
+                await client.aclose()
+
+    def _sender(self, url: str) -> WebhookSender:
+        # More in flight than connections just queue here; hundreds of connects at once overflow
+        # the listener's accept queue and cost seconds in SYN retransmits.
+        return WebhookSender(url, self.config.timeout_s, max_connections=min(self.config.max_in_flight, 64))
 
     def stats(self) -> dict[str, int | bool]:
         orders = self.store.orders
@@ -121,7 +141,7 @@ class SimulatedShoppers:
             self._choices_at = self.store.seeded
         return self._skus, self._hot
 
-    async def _offer(self, client: httpx.AsyncClient) -> None:
+    async def _offer(self, client: WebhookSender | None) -> None:
         pick = self._pick()
         if pick is None:
             return
@@ -129,7 +149,7 @@ class SimulatedShoppers:
         order = self.store.try_sell([pick])
         if order is None:
             return
-        if self.config.gateway_url is None:
+        if client is None:
             self.store.mark_delivery(order, False, None, "no gateway configured")
             return
         if self.config.drop_rate > 0 and self._drop_rng.random() < self.config.drop_rate:
@@ -142,23 +162,23 @@ class SimulatedShoppers:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
-    async def _deliver(self, client: httpx.AsyncClient, order: SimOrder) -> None:
-        assert self.config.gateway_url is not None
+    async def _deliver(self, client: WebhookSender, order: SimOrder) -> None:
         body, headers = self.render(order)
         try:
-            response = await client.post(self.config.gateway_url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            self.store.mark_delivery(order, False, None, f"{type(exc).__name__}: {exc}")
+            status, answer = await client.post(body, headers)
+        except WebhookError as exc:
+            self.store.mark_delivery(order, False, None, str(exc))
             return
-        ok = self.accepts(response.status_code)
-        decision = _decision(response) if ok else None
-        self.store.mark_delivery(order, ok, response.status_code, "" if ok else response.text[:200], decision)
+        ok = self.accepts(status)
+        decision = _decision(answer) if ok else None
+        error = "" if ok else answer[:200].decode("utf-8", "replace")
+        self.store.mark_delivery(order, ok, status, error, decision)
 
 
-def _decision(response: httpx.Response) -> dict[str, Any] | None:
+def _decision(answer: bytes) -> dict[str, Any] | None:
     """The gateway's decision for the delivered order (its answer's first), if the answer has one."""
     try:
-        decisions = response.json().get("decisions")
+        decisions = orjson.loads(answer).get("decisions")
     except (ValueError, AttributeError):
         return None
     first = decisions[0] if isinstance(decisions, list) and decisions else None
@@ -170,5 +190,8 @@ async def deliver_once(
 ) -> None:
     """Send one order's webhook now (used by the control surface's manual orders)."""
     shoppers = SimulatedShoppers(store, render, ShopperConfig(gateway_url=url), accepts)
-    async with httpx.AsyncClient(timeout=shoppers.config.timeout_s) as client:
+    client = shoppers._sender(url)
+    try:
         await shoppers._deliver(client, order)
+    finally:
+        await client.aclose()
