@@ -65,8 +65,11 @@ def settings_for(a: argparse.Namespace) -> dict[str, Any]:
 def spec_for(s: dict[str, Any], redis_url: str | None, woo_rate: float | None) -> StackSpec:
     stores = s["shopify"] + s["woocommerce"]
     extras: dict[str, dict[str, Any]] = {}
-    if woo_rate:
+    # Published defaults: Shopify Standard (the simulator's defaults); WooCommerce core has no limit.
+    simulators: dict[str, dict[str, Any]] = {"shopify": {"maximum_available": 1000.0, "restore_rate": 100.0}}
+    if woo_rate:  # a host's limit: the stores enforce it (429) and the channels are told it
         extras["woocommerce"] = {"rate_limit": {"per_second": woo_rate, "burst": 2 * woo_rate}}
+        simulators["woocommerce"] = {"rate_limit": (woo_rate, 2 * woo_rate)}
     return StackSpec(
         skus=s["skus"],
         initial_quantity=s["quantity"],
@@ -75,8 +78,7 @@ def spec_for(s: dict[str, Any], redis_url: str | None, woo_rate: float | None) -
         hot_skus=s["hot_skus"],
         redis_url=redis_url,
         gateway="process",
-        # Published defaults: Shopify Standard (the simulator's defaults); WooCommerce core has no limit.
-        simulator_options={"shopify": {"maximum_available": 1000.0, "restore_rate": 100.0}},
+        simulator_options=simulators,
         channel_extras=extras,
         shopper_rate_per_s=s["rate"] / stores,
         shopper_options={"hot_share": s["hot_share"], "max_units": 1, "max_in_flight": 512},
@@ -200,6 +202,8 @@ def main() -> None:
     random.seed(1)
     result = run(settings_for(a), None if a.embedded else a.redis, a.woo_rate)
     name = "propagation-smoke" if a.smoke else "propagation"
+    if a.woo_rate is not None:  # a what-if run: never overwrite the default one
+        name += f"-woo{a.woo_rate:g}"
     path = write_result(name, result, a.out)
     for cid, c in result["channels"].items():
         print(
