@@ -110,3 +110,70 @@ def test_only_plain_http_urls_are_accepted() -> None:
     for url in ("https://example.test/x", "ftp://h/x", "http:///nohost"):
         with pytest.raises(ValueError):
             WebhookSender(url)
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_a_failed_delivery() -> None:
+    """A server that drops every connection after answering, without saying so (as uvicorn does to
+    idle keep-alive connections): each post still succeeds, exactly once per request read."""
+
+    async def go() -> None:
+        requests_read = 0
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal requests_read
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            requests_read += 1
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sender = WebhookSender(f"http://127.0.0.1:{port}/w")
+        answers = []
+        for i in range(4):
+            answers.append(await sender.post(str(i).encode(), {}))
+            await asyncio.sleep(0.05)  # let the close arrive, as it does after an idle timeout
+        assert answers == [(200, b"ok")] * 4
+        assert requests_read == 4
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(go())
+
+
+def test_a_reused_connection_reset_before_the_answer_is_retried_once_on_a_new_one() -> None:
+    async def go() -> None:
+        served = 0
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal served
+            served += 1
+            first_connection = served == 1
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError:
+                    return
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                body = await reader.readexactly(length)
+                if first_connection and body == b"second":
+                    writer.close()  # reads the request, closes without answering
+                    return
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                )
+                await writer.drain()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sender = WebhookSender(f"http://127.0.0.1:{port}/w")
+        assert await sender.post(b"first", {}) == (200, b"first")
+        assert await sender.post(b"second", {}) == (200, b"second")  # retried on connection 2
+        assert served == 2
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(go())
