@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import Any
 
 import ray
@@ -27,10 +28,20 @@ __all__ = [
 ]
 
 
+CALLER_HEARTBEAT_MS = 100
+"""Ray's core-worker book-keeping tick (default 1,000 ms). With the default, a shard killed with
+``ray.kill`` answered its callers again after 2.0 s although Ray had it running after 0.4 s (GCS
+log); with 100 ms, after 1.1 s (1,000 SKUs) and 1.3 s (100,000 SKUs). It costs 10 wake-ups a second
+per Ray process."""
+
+
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Join ``address`` (a running cluster) or start a local Ray for this process; idempotent."""
     if ray.is_initialized():
         return
+    # Set before ray.init so this process (the caller that waits for a restarted shard) and, for a
+    # local cluster, every Ray process started from it use it; an explicit setting wins.
+    os.environ.setdefault("RAY_core_worker_internal_heartbeat_ms", str(CALLER_HEARTBEAT_MS))
     kwargs: dict[str, Any] = {
         "namespace": NAMESPACE,
         "include_dashboard": False,
