@@ -10,10 +10,11 @@ from typing import Any
 import ray
 
 from actors.channel import ChannelActor
+from actors.channel_http import outbound_for
 from actors.names import NAMESPACE, channel_name, shard_name, supervisor_name
 from actors.shard import SkuShard
 from actors.supervisor import Supervisor
-from adapters.base import can_push
+from adapters.base import can_push, default_rate_guess
 from engine.config import ChannelConfig, Config
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,20 @@ def pushable(config: Config) -> list[ChannelConfig]:
     return out
 
 
+def rate_guesses(channels: list[ChannelConfig]) -> list[str]:
+    """One warning per channel left on a default budget its platform never published."""
+    out = []
+    for c in channels:
+        why = None if c.rate_limit is not None else default_rate_guess(c.kind)
+        if why:
+            per_s, burst = outbound_for(c).default_rate
+            out.append(
+                f"channel {c.id}: no rate_limit configured, so {per_s:g} requests/s (burst {burst:g}) "
+                f"is a guess ({why}); set rate_limit to what the store allows"
+            )
+    return out
+
+
 def ensure_channels(config: Config, redis_url: str) -> dict[str, Any]:
     """Handles (by channel id) to one ``ChannelActor`` per pushable channel, creating missing ones.
 
@@ -128,6 +143,8 @@ def ensure_channels(config: Config, redis_url: str) -> dict[str, Any]:
         for channel in pushable(config)
     }
     ray.get([h.ping.remote() for h in handles.values()])
+    for warning in rate_guesses(pushable(config)):
+        log.warning(warning)
     return handles
 
 

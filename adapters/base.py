@@ -97,7 +97,9 @@ class OutboundAdapter(Protocol):
     kind: str
     max_batch: int
     default_rate: tuple[float, float]
-    """Published default budget as (cost units per second, burst)."""
+    """Published default budget as (cost units per second, burst). A kind whose platform publishes
+    none also sets ``default_rate_guess`` (a string saying why), and channels left on the guess are
+    named in a warning at start-up (``default_rate_guess`` below)."""
 
     def cost(self, updates: list[ListingUpdate]) -> float:
         """Rate-budget units a request carrying ``updates`` will use."""
@@ -126,6 +128,13 @@ def adapter_for(kind: str) -> ModuleType:
         if exc.name in (f"adapters.{kind}",):
             raise KeyError(f"no adapter for channel kind {kind!r}") from None
         raise
+
+
+def default_rate_guess(kind: str) -> str | None:
+    """Why the kind's default budget is a guess (its platform publishes no limit), or ``None``."""
+    outbound = getattr(adapter_for(kind), "OUTBOUND", None)
+    guess = getattr(outbound, "default_rate_guess", None)
+    return guess if isinstance(guess, str) else None
 
 
 def can_push(kind: str) -> bool:

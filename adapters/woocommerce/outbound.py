@@ -84,6 +84,7 @@ class WooCommerceOutbound:
     kind: str = "woocommerce"
     max_batch: int = 100
     default_rate: tuple[float, float] = (5.0, 10.0)
+    default_rate_guess: str = "WooCommerce core has no rate limit; hosts and firewalls set one"
     catalog_page_size: int = 100
     max_attempts: int = 10
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
