@@ -84,6 +84,11 @@ def retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def backoff(attempt: int) -> float:
+    """Pause before retry ``attempt + 1`` of a read: 0.5 s doubling, at most 10 s."""
+    return min(10.0, 0.5 * 2**attempt)
+
+
 async def get_paced(
     client: httpx.AsyncClient,
     url: str,
@@ -99,16 +104,21 @@ async def get_paced(
 ) -> httpx.Response:
     """GET ``url`` until it answers 200, awaiting ``pace(cost)`` (and counting it) before each try.
 
-    A 429 or 5xx waits its ``Retry-After`` (else 0.5 s doubling, at most 10 s) and tries again; any
-    other status raises ``ReadError``, as do ``max_attempts`` failed tries. ``what`` names the read
-    in those errors; it must hold no secret (the URL may carry credentials, so it is never shown).
+    A 429 or 5xx waits its ``Retry-After`` (else ``backoff``) and tries again, and so does a transport
+    error (a read changes nothing, and a kept-alive connection the server just closed fails once);
+    any other status raises ``ReadError``, as do ``max_attempts`` failed tries. ``what`` names the
+    read in those errors; it must hold no secret (the URL may carry credentials, so it is never shown).
     """
     for attempt in range(max_attempts):
         await pace(cost)
         stats.add(cost)
-        response = await client.get(url, params=params, headers=headers)
+        try:
+            response = await client.get(url, params=params, headers=headers)
+        except httpx.TransportError:
+            await sleep(backoff(attempt))
+            continue
         if response.status_code == 429 or response.status_code >= 500:
-            await sleep(retry_after(response) or min(10.0, 0.5 * 2**attempt))
+            await sleep(retry_after(response) or backoff(attempt))
             continue
         if response.status_code != 200:
             raise ReadError(f"{what} answered HTTP {response.status_code}: {response.text[:200]}")

@@ -24,7 +24,16 @@ import httpx
 import orjson
 
 from adapters.base import PushResult
-from adapters.reading import Pace, ReadError, ReadStats, epoch, get_paced, order_lines, retry_after
+from adapters.reading import (
+    Pace,
+    ReadError,
+    ReadStats,
+    backoff,
+    epoch,
+    get_paced,
+    order_lines,
+    retry_after,
+)
 from adapters.shopify.admin import admin_api
 from adapters.shopify.answers import is_throttled, read_budget, refill_wait
 from engine.config import ChannelConfig
@@ -120,7 +129,11 @@ class ShopifyReconcile:
         cost = 2.0 + first
         await pace(cost)  # once: a throttled retry waits on the shop's own figure instead
         for attempt in range(self.max_attempts):
-            response = await client.post(url, content=content, headers=headers)
+            try:  # a read: safe to send again, e.g. after the shop closed a kept-alive connection
+                response = await client.post(url, content=content, headers=headers)
+            except httpx.TransportError:
+                await self.sleep(backoff(attempt))
+                continue
             body = orjson.loads(response.content) if response.content else {}
             probe = PushResult()
             read_budget(probe, body)
@@ -131,7 +144,7 @@ class ShopifyReconcile:
                 await self.sleep(retry_after(response) or refill_wait(probe, cost))
                 continue
             if response.status_code >= 500:
-                await self.sleep(min(10.0, 0.5 * 2**attempt))
+                await self.sleep(backoff(attempt))
                 continue
             connection = (body.get("data") or {}).get("productVariants")
             if response.status_code != 200 or errors or not isinstance(connection, dict):
