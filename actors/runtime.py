@@ -131,6 +131,7 @@ def ensure_channels(config: Config, redis_url: str) -> dict[str, Any]:
     Detached and ``max_restarts=-1`` like the shards: a crashed channel actor comes back and resumes
     from its durable pending set. ``max_task_retries=0``: callers decide whether to resend a notify.
     """
+    channels = pushable(config)
     handles = {
         channel.id: ChannelActor.options(  # type: ignore[attr-defined]
             name=channel_name(config.store.key_prefix, channel.id),
@@ -140,10 +141,10 @@ def ensure_channels(config: Config, redis_url: str) -> dict[str, Any]:
             max_restarts=-1,
             max_task_retries=0,
         ).remote(channel, redis_url, config.store.key_prefix)
-        for channel in pushable(config)
+        for channel in channels
     }
     ray.get([h.ping.remote() for h in handles.values()])
-    for warning in rate_guesses(pushable(config)):
+    for warning in rate_guesses(channels):
         log.warning(warning)
     return handles
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from adapters.http_retry import backoff, retry_after
 from engine.config import ChannelConfig
 from engine.reconcile import ChannelOrder
 
@@ -75,18 +76,6 @@ def order_lines(items: Any) -> tuple[tuple[str, int], ...]:
         if isinstance(sku, str) and sku.strip() and type(qty) is int and qty > 0:
             out.append((sku, qty))
     return tuple(out)
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers["retry-after"]))
-    except (KeyError, ValueError):
-        return None
-
-
-def backoff(attempt: int) -> float:
-    """Pause before retry ``attempt + 1`` of a read: 0.5 s doubling, at most 10 s."""
-    return min(10.0, 0.5 * 2**attempt)
 
 
 async def get_paced(

@@ -16,14 +16,6 @@ TRANSIENT_USER_ERRORS = frozenset(
 TRANSIENT_ERRORS = frozenset({"THROTTLED", "INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"})
 
 
-def retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (Shopify sends e.g. ``2.0``); None when absent or a date."""
-    try:
-        return max(0.0, float(response.headers["retry-after"]))
-    except (KeyError, ValueError):
-        return None
-
-
 def json_object(response: httpx.Response) -> dict[str, Any] | None:
     try:
         body = orjson.loads(response.content)

@@ -35,6 +35,7 @@ import httpx
 import orjson
 
 from adapters.base import ListingUpdate, PushResult
+from adapters.http_retry import backoff, retry_after
 from adapters.shopify.admin import admin_api
 from adapters.shopify.answers import (
     as_list,
@@ -44,7 +45,6 @@ from adapters.shopify.answers import (
     json_object,
     read_budget,
     refill_wait,
-    retry_after,
 )
 from engine.config import ChannelConfig
 
@@ -220,7 +220,7 @@ class ShopifyOutbound:
         for attempt in range(self.max_attempts):
             response = await client.post(url, content=content, headers=headers)
             if response.status_code == 429 or response.status_code >= 500:
-                await self.sleep(retry_after(response) or min(10.0, 0.5 * 2**attempt))
+                await self.sleep(retry_after(response) or backoff(attempt))
                 continue
             if response.status_code != 200:
                 raise CatalogImportError(

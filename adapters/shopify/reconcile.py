@@ -24,15 +24,14 @@ import httpx
 import orjson
 
 from adapters.base import PushResult
+from adapters.http_retry import backoff, retry_after
 from adapters.reading import (
     Pace,
     ReadError,
     ReadStats,
-    backoff,
     epoch,
     get_paced,
     order_lines,
-    retry_after,
 )
 from adapters.shopify.admin import admin_api
 from adapters.shopify.answers import is_throttled, read_budget, refill_wait

@@ -28,6 +28,7 @@ import httpx
 import orjson
 
 from adapters.base import ListingUpdate, PushResult
+from adapters.http_retry import backoff, retry_after
 from engine.config import ChannelConfig
 
 API = "/wp-json/wc/v3"
@@ -47,13 +48,6 @@ def endpoint(update: ListingUpdate) -> str:
 def item_id(update: ListingUpdate) -> int:
     """The id WooCommerce knows the listing by: the variation's for variations, else the product's."""
     return int(update.ids.get("variation_id") or update.ids["product_id"])
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers["retry-after"]))
-    except (KeyError, ValueError):
-        return None
 
 
 def auth_header(channel: ChannelConfig) -> dict[str, str]:
@@ -191,7 +185,7 @@ class WooCommerceOutbound:
         for attempt in range(self.max_attempts):
             response = await client.get(url, params=params, headers=headers)
             if response.status_code == 429 or response.status_code >= 500:
-                await self.sleep(retry_after(response) or min(10.0, 0.5 * 2**attempt))
+                await self.sleep(retry_after(response) or backoff(attempt))
                 continue
             if response.status_code != 200:
                 raise CatalogImportError(
