@@ -1,13 +1,13 @@
 """A shard's view of Redis: claim its vshards, load them, read a batch's records, commit plans.
 
-Each method is one network round trip (a pipeline), whatever the batch size: one Redis call per
+Each method is one network round trip (one script call), whatever the batch size: one Redis call per
 decision would cap the system at the ~13,000 calls/s measured for single Lua calls. Async
 (``redis.asyncio``) so a shard can decide its next batch while the last one is being written.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from hashlib import sha1
 from importlib import resources
 from typing import Any
 
@@ -52,8 +52,13 @@ class ShardStore:
         self.park_ttl_s = park_ttl_s
         self.audit_maxlen = audit_maxlen
         self.token: str | None = None
-        self._commit = self.r.register_script(_COMMIT_LUA)
-        self._fetch = self.r.register_script(_FETCH_LUA)
+        # Plain EVALSHA: redis-py's Script objects in a pipeline send SCRIPT EXISTS before every
+        # pipeline, an extra round trip per read and per commit. Scripts are loaded at ``claim``
+        # and again on NOSCRIPT (a Redis restart or SCRIPT FLUSH empties the cache). Both scripts
+        # touch keys of several vshards (hash tags) in one call: a single Redis, not Cluster.
+        self._commit_sha = sha1(_COMMIT_LUA.encode()).hexdigest()
+        self._fetch_sha = sha1(_FETCH_LUA.encode()).hexdigest()
+        self._tags = {vs: keys.tag(vs) for vs in vshards}
 
     async def check_layout(self, total_vshards: int) -> None:
         """Refuse to run on data written with a different vshard count (keys would not match)."""
@@ -71,8 +76,13 @@ class ShardStore:
         for vs in self.vshards:
             pipe.set(self.keys.owner(vs), token)
         await pipe.execute()
+        await self._load_scripts()
         self.token = token
         return token
+
+    async def _load_scripts(self) -> None:
+        for text in (_COMMIT_LUA, _FETCH_LUA):
+            await self.r.script_load(text)
 
     async def load(self) -> dict[str, SkuRecord]:
         """Every SKU record of the owned vshards (call after ``claim``, so nothing older can write)."""
@@ -87,52 +97,47 @@ class ShardStore:
         return records
 
     async def fetch(self, idem: list[IdemKey], orders: list[OrderKey], since: int) -> Fetched:
-        """Read idempotency and order records (as JSON) in one round trip; absent ones map to ``None``."""
+        """Read idempotency and order records (as JSON) in one call; absent ones map to ``None``."""
         fetched = Fetched(since=since)
         if not idem and not orders:
             return fetched
-        groups: dict[int, tuple[list[str], list[tuple[dict[Any, str | None], Any]]]] = defaultdict(
-            lambda: ([], [])
-        )
-        for ik in idem:
-            names, targets = groups[ik[0]]
-            names.append(f"idem:{ik[1]}")
-            targets.append((fetched.idem, ik))
-        for ok in orders:
-            names, targets = groups[ok[0]]
-            names.append(f"order:{ok[1]}:{ok[2]}")
-            targets.append((fetched.orders, ok))
-        pipe = self.r.pipeline(transaction=False)
-        for vs, (names, _) in groups.items():
-            await self._fetch(
-                keys=[self.keys.owner(vs)], args=[self.keys.tag(vs), orjson.dumps(names)], client=pipe
-            )
+        tag = self._tags
+        names = [f"{tag[vs]}:idem:{key}" for vs, key in idem]
+        names += [f"{tag[vs]}:order:{ch}:{oid}" for vs, ch, oid in orders]
+        blob = orjson.dumps(names)
         try:
-            replies = await pipe.execute()
+            try:
+                reply = await self.r.evalsha(self._fetch_sha, 0, blob)
+            except redis.exceptions.NoScriptError:  # reads only: load the scripts, read again
+                await self._load_scripts()
+                reply = await self.r.evalsha(self._fetch_sha, 0, blob)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        for (_, targets), reply in zip(groups.values(), replies, strict=True):
-            for (target, key), value in zip(targets, orjson.loads(reply), strict=True):
-                target[key] = value
+        values = orjson.loads(reply)
+        fetched.idem = dict(zip(idem, values[: len(idem)], strict=True))
+        fetched.orders = dict(zip(orders, values[len(idem) :], strict=True))
         return fetched
 
     async def commit(self, plans: list[dict[int, VShardWrites]]) -> None:
-        """Persist plans in order: one Lua call per touched vshard, all in one pipeline (one round trip).
+        """Persist plans in order, every vshard they touch, atomically in one script call.
 
-        Raises ``FencedError`` if a vshard has a newer owner, ``StoreUnavailable`` on any other
-        failure. Vshard scripts commit independently, so after a failure some may have landed:
-        the caller must reload from Redis before deciding again (retried events then find the
-        landed parts through their idempotency records).
+        Raises ``FencedError`` if a vshard has a newer owner (then nothing was written),
+        ``StoreUnavailable`` on any other failure. After a failure the caller must reload from
+        Redis before deciding again: a connection lost after the script ran leaves the commit
+        landed but unanswered (retried events then find it through their idempotency records).
         """
         if self.token is None:
             raise FencedError("shard has not claimed its vshards")
-        pipe = self.r.pipeline(transaction=False)
-        for writes in plans:
-            for vs, w in writes.items():
-                keys, args = self._commit_args(vs, w)
-                await self._commit(keys=keys, args=args, client=pipe)
+        payload = orjson.dumps([self._group(vs, w) for writes in plans for vs, w in writes.items()])
         try:
-            await pipe.execute()
+            await self.r.evalsha(
+                self._commit_sha, 0, self.token, self.idem_ttl_s, self.audit_maxlen, self.park_ttl_s, payload
+            )
+        except redis.exceptions.NoScriptError as exc:
+            # Nothing ran; failing the batch (rather than retrying here) keeps one path for every
+            # failed commit: reload, then decide again.
+            await self._load_scripts()
+            raise StoreUnavailable(f"Redis had lost the commit script (reloaded): {exc}") from exc
         except redis.ResponseError as exc:
             if "FENCED" in str(exc):
                 raise FencedError(str(exc)) from exc
@@ -140,15 +145,11 @@ class ShardStore:
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
-    def _commit_args(self, vs: int, w: VShardWrites) -> tuple[list[str], list[Any]]:
-        k = self.keys
-        payload = orjson.dumps(
-            {
-                "s": list(w.stock.items()),
-                "i": w.idem,
-                "a": w.audit,
-                "o": [[ch, oid, value, expires] for (ch, oid), (value, expires) in w.orders.items()],
-            }
-        )
-        keys = [k.owner(vs), k.stock(vs), k.audit(vs)]
-        return keys, [self.token, self.idem_ttl_s, self.audit_maxlen, self.park_ttl_s, k.tag(vs), payload]
+    def _group(self, vs: int, w: VShardWrites) -> dict[str, Any]:
+        return {
+            "b": self._tags[vs],
+            "s": list(w.stock.items()),
+            "i": w.idem,
+            "a": w.audit,
+            "o": [[ch, oid, value, expires] for (ch, oid), (value, expires) in w.orders.items()],
+        }

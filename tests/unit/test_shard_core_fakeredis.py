@@ -153,3 +153,52 @@ def test_many_pipelined_batches_commit_in_several_groups_and_all_land() -> None:
         assert (await core(server)).get("A")["available"] == 10_000 - 4_200  # type: ignore[index]
 
     asyncio.run(go())
+
+
+def test_lost_script_cache_rereads_but_fails_a_commit_once_then_recovers() -> None:
+    """After SCRIPT FLUSH (or a Redis restart) reads load the scripts and go on; a commit fails
+    its batch (nothing written), and the retry decides it exactly once."""
+
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        c = await core(server)
+        r = fakeredis.FakeAsyncRedis(server=server)
+        await c.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 10}])
+        await r.script_flush()
+        d = (await c.apply_batch([order("o1", "1")])).decisions  # the read reloads the scripts
+        assert d[0]["lines"][0]["accepted"] == 1
+        real_fetch = c.store.fetch
+
+        async def fetch_then_flush(*args: Any) -> Any:
+            fetched = await real_fetch(*args)
+            await r.script_flush()  # the cache empties between this batch's read and its commit
+            return fetched
+
+        c.store.fetch = fetch_then_flush  # type: ignore[method-assign]
+        with pytest.raises(StoreUnavailable, match="lost the commit script"):
+            await c.apply_batch([order("o2", "2")])
+        c.store.fetch = real_fetch  # type: ignore[method-assign]
+        assert c.get("A")["available"] == 9  # type: ignore[index]
+        retried = (await c.apply_batch([order("o2", "2"), order("o2", "2")])).decisions
+        assert retried[0] == retried[1] and retried[0]["lines"][0]["accepted"] == 1
+        assert c.get("A")["available"] == 8  # type: ignore[index]
+
+    asyncio.run(go())
+
+
+def test_a_commit_over_several_vshards_lands_whole_or_not_at_all() -> None:
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        c = await core(server)
+        skus = ["A", next(s for s in (f"S{i}" for i in range(100)) if SMAP.vshard(s) != SMAP.vshard("A"))]
+        await c.apply_batch([{"kind": "stock_set", "key": f"s{s}", "sku": s, "quantity": 5} for s in skus])
+        r = fakeredis.FakeAsyncRedis(server=server)
+        stock_before = {s: await r.hget(Keys("u").stock(SMAP.vshard(s)), s) for s in skus}
+        await r.set(Keys("u").owner(SMAP.vshard(skus[1])), "0:999")  # a newer activation took one
+        with pytest.raises(FencedError):
+            await c.apply_batch([order(f"o{s}", f"{s}", sku=s) for s in skus])
+        for s in skus:  # not even the vshard this shard still owns was written
+            assert await r.hget(Keys("u").stock(SMAP.vshard(s)), s) == stock_before[s]
+            assert await r.get(Keys("u").idem(SMAP.vshard(s), f"o{s}")) is None
+
+    asyncio.run(go())
