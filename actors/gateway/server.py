@@ -161,6 +161,8 @@ def serve(config: Config, ray_address: str | None = None) -> int:
         config.store.redis_url = embedded.url
         config.store.key_prefix = f"serve{os.getpid()}"
     try:
+        if embedded is None:
+            _warn_if_volatile(config.store.redis_url)
         start_ray(ray_address)
         ensure_channels(config, config.store.redis_url)
         handles = ensure_shards(config, config.store.redis_url, fan_out=True)
@@ -185,6 +187,23 @@ def serve(config: Config, ray_address: str | None = None) -> int:
         return 1
     print("skusync: gateway stopped; batches in flight were drained", file=sys.stderr, flush=True)
     return 0
+
+
+def _warn_if_volatile(redis_url: str) -> None:
+    """Say at start-up when the store can lose answered decisions in a Redis crash (not fatal)."""
+    import redis
+
+    from engine.store.durability import check_durability
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=10)
+    try:
+        gap = check_durability(client)
+    except redis.RedisError as exc:
+        gap = f"cannot reach Redis to read its persistence settings: {exc}"
+    finally:
+        client.close()
+    if gap:
+        print(f"skusync: warning: {gap}", file=sys.stderr, flush=True)
 
 
 def _announce(config: Config, sock: socket.socket) -> None:

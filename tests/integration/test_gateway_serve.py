@@ -23,6 +23,7 @@ from actors.runtime import ensure_shards, kill_channels, kill_shards
 from actors.shard_client import ShardClient
 from engine.config import Config, load_config
 from engine.routing import ShardMap
+from engine.store.durability import check_durability
 from engine.store import Keys
 from tests.conftest import REDIS_URL
 from tests.integration.test_gateway_webhooks import SHOP_SECRET, TOKEN, shopify_headers, shopify_order
@@ -158,6 +159,8 @@ def test_sigterm_during_traffic_drains_exits_zero_and_every_answer_is_durable(
     assert code == 0, served.stderr[-3000:]
     assert "drained" in served.stderr
     assert not failures, failures[:3]
+    gap = check_durability(redis_client)  # the test Redis keeps nothing on disk: serve must say so
+    assert gap is None or f"skusync: warning: {gap}" in served.stderr
     assert len(answered) >= 200
     keys = Keys(config.store.key_prefix)
     decided: list[str] = []
