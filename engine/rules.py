@@ -8,7 +8,6 @@ was granted, a cancel that comes first is parked, the same order id counts once 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -22,26 +21,16 @@ if TYPE_CHECKING:
     from engine.ledger import Fetched, Ledger, Plan, VShardWrites
 
 _dumps = orjson.dumps
-Rule = Callable[[int, dict[str, Any], "VShardWrites"], "WireDecision"]
+Rule = Callable[["Staging", int, dict[str, Any], "VShardWrites"], "WireDecision"]
 
 
 class Staging:
     """Decides parts one after another for one batch, reading through the plan's overlay."""
 
-    __slots__ = ("dispatch", "fetched", "ledger", "now", "plan")
+    __slots__ = ("fetched", "ledger", "now", "plan")
 
     def __init__(self, ledger: Ledger, plan: Plan, fetched: Fetched, now: float) -> None:
         self.ledger, self.plan, self.fetched, self.now = ledger, plan, fetched, now
-        self.dispatch: dict[str, Rule] = {
-            "order_placed": self.order_placed,
-            "order_cancelled": self.order_cancelled,
-            "stock_set": self.stock_set,
-            "stock_adjusted": self.stock_adjusted,
-            "channel_quantity_reported": self.channel_quantity_reported,
-            "order_reserve": partial(two_phase_rules.order_reserve, self),
-            "order_commit": partial(two_phase_rules.order_commit, self),
-            "order_release": partial(two_phase_rules.order_release, self),
-        }
 
     def decide(self, vs: int, ev: dict[str, Any]) -> WireDecision:
         """Idempotency first (same key: first answer, or ``conflict``), then the kind's rule."""
@@ -54,7 +43,7 @@ class Staging:
                 return seen[1]
             return {"key": ev["key"], "kind": ev["kind"], "outcome": "conflict", "lines": []}
         w = plan.writes[vs]
-        decision = self.dispatch[ev["kind"]](vs, ev, w)
+        decision = RULES[ev["kind"]](self, vs, ev, w)
         plan.idem[ik] = (fp, decision)
         w.idem.append((ev["key"], _dumps([fp, decision]).decode()))
         return decision
@@ -242,3 +231,19 @@ class Staging:
                 }
             ],
         )
+
+
+RULES: dict[str, Rule] = {
+    "order_placed": Staging.order_placed,
+    "order_cancelled": Staging.order_cancelled,
+    "stock_set": Staging.stock_set,
+    "stock_adjusted": Staging.stock_adjusted,
+    "channel_quantity_reported": Staging.channel_quantity_reported,
+    "order_reserve": two_phase_rules.order_reserve,
+    "order_commit": two_phase_rules.order_commit,
+    "order_release": two_phase_rules.order_release,
+}
+"""Event kind -> rule. A module-level table, not bound methods on the ``Staging``: an instance
+holding its own bound methods is a reference cycle, which kept every finished batch's plan (and
+its thousands of decisions) alive until the cyclic collector ran; those collections cost a fifth
+of a shard's time at 50,000 decisions/s."""

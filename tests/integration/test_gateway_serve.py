@@ -23,8 +23,8 @@ from actors.runtime import ensure_shards, kill_channels, kill_shards
 from actors.shard_client import ShardClient
 from engine.config import Config, load_config
 from engine.routing import ShardMap
-from engine.store.durability import check_durability
 from engine.store import Keys
+from engine.store.durability import check_durability
 from tests.conftest import REDIS_URL
 from tests.integration.test_gateway_webhooks import SHOP_SECRET, TOKEN, shopify_headers, shopify_order
 
