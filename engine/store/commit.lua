@@ -30,13 +30,18 @@ for _, g in ipairs(groups) do
   for _, entry in ipairs(g.a) do
     redis.call('XADD', audit, 'MAXLEN', '~', maxlen, '*', 'd', entry)
   end
+  local kept = {}  -- order records that never expire go out in MSETs of 500, not a SET each
   for _, o in ipairs(g.o) do
     local key = base .. ':order:' .. o[1] .. ':' .. o[2]
     if o[4] then
       redis.call('SET', key, o[3], 'EX', park_ttl)
     else
-      redis.call('SET', key, o[3])
+      kept[#kept + 1] = key
+      kept[#kept + 1] = o[3]
     end
+  end
+  for first = 1, #kept, 1000 do
+    redis.call('MSET', unpack(kept, first, math.min(first + 999, #kept)))
   end
   n = n + #g.i
 end
