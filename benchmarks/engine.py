@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 
 from actors.runtime import NAMESPACE, ensure_shards, kill_shards, shard_name, start_ray
 from benchmarks.baselines import postgres_update, redis_lua
-from benchmarks.common import RESULTS, write_result
+from benchmarks.common import RESULTS, delete_prefix, write_result
 from engine.config import Config, load_config
 from engine.events import encode_events
 from engine.partition import partition
@@ -37,18 +37,6 @@ from engine.store import Keys, ShardStore
 
 def deployment(prefix: str, shards: int) -> Config:
     return load_config(env={"SKUSYNC_STORE_KEY_PREFIX": prefix, "SKUSYNC_ENGINE_SHARDS": str(shards)})
-
-
-def clean(url: str, prefix: str) -> None:
-    r = redis.Redis.from_url(url)
-    batch: list[bytes] = []
-    for key in r.scan_iter(f"{prefix}:*", count=5000):
-        batch.append(key)
-        if len(batch) >= 5000:  # one UNLINK per 5,000 keys: a run leaves about a million
-            r.unlink(*batch)
-            batch.clear()
-    if batch:
-        r.unlink(*batch)
 
 
 def orders(skus: list[str], n: int, tag: str, rng: random.Random) -> list[dict[str, Any]]:
@@ -101,7 +89,7 @@ def throughput(
     url: str, skus: list[str], n: int, qty: int, batch: int, depth: int, tag: str
 ) -> dict[str, Any]:
     cfg = deployment(f"bench{tag}", 2)
-    clean(url, cfg.store.key_prefix)
+    delete_prefix(url, cfg.store.key_prefix)
     smap = ShardMap(cfg.engine.shards, cfg.engine.vshards)
     handles = ensure_shards(cfg, url)
     try:
@@ -112,7 +100,7 @@ def throughput(
         left = sum(v["available"] for part in check for v in part.values() if v)
     finally:
         kill_shards(cfg)
-        clean(url, cfg.store.key_prefix)
+        delete_prefix(url, cfg.store.key_prefix)
     return {
         "decisions": n,
         "seconds": round(seconds, 3),
@@ -127,7 +115,7 @@ def throughput(
 def restart_time(url: str, n_skus: int, repeats: int) -> dict[str, Any]:
     """Kill a shard holding ``n_skus`` (Ray restarts it) and time until it answers again."""
     cfg = deployment("benchrestart", 1)
-    clean(url, cfg.store.key_prefix)
+    delete_prefix(url, cfg.store.key_prefix)
     smap = ShardMap(1, cfg.engine.vshards)
     handles = ensure_shards(cfg, url)
     skus = [f"R{i:06d}" for i in range(n_skus)]
@@ -151,7 +139,7 @@ def restart_time(url: str, n_skus: int, repeats: int) -> dict[str, Any]:
             assert stats["skus"] == n_skus
     finally:
         kill_shards(cfg)
-        clean(url, cfg.store.key_prefix)
+        delete_prefix(url, cfg.store.key_prefix)
     return {
         "skus": n_skus,
         "answer_again_s": [round(t, 3) for t in times],
@@ -163,7 +151,7 @@ def restart_time(url: str, n_skus: int, repeats: int) -> dict[str, Any]:
 def memory_per_sku(url: str, n_skus: int) -> dict[str, Any]:
     """Bytes of Python heap per resident SKU record, loaded from Redis as a shard loads them."""
     prefix = "benchmem"
-    clean(url, prefix)
+    delete_prefix(url, prefix)
     keys, smap = Keys(prefix), ShardMap(1)
     r = redis.Redis.from_url(url)
     pipe = r.pipeline(transaction=False)
@@ -182,7 +170,7 @@ def memory_per_sku(url: str, n_skus: int) -> dict[str, Any]:
         return size
 
     size = asyncio.run(load())
-    clean(url, prefix)
+    delete_prefix(url, prefix)
     return {"skus": n_skus, "bytes_per_sku": round(size / n_skus, 1)}
 
 

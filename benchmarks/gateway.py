@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, write_result
+from benchmarks.common import RESULTS, delete_prefix, write_result
 from benchmarks.loadgen import CHANNEL, SECRET, measure
 
 ROOT = Path(__file__).parents[1]
@@ -322,7 +322,6 @@ def main(argv: list[str] | None = None) -> Path:
     settings = settings_for(a)
 
     import ray
-    import redis
 
     from actors.runtime import ensure_shards, kill_shards, start_ray
     from actors.shard_client import ShardClient
@@ -349,9 +348,7 @@ def main(argv: list[str] | None = None) -> Path:
         consumed = sum(10**9 - rec["available"] for rec in shards.get_many(skus).values() if rec)
     finally:
         kill_shards(config)
-        r = redis.Redis.from_url(a.redis)
-        for key in r.scan_iter(f"{config.store.key_prefix}:*", count=5000):
-            r.delete(key)
+        delete_prefix(a.redis, config.store.key_prefix)
         if started_ray:
             ray.shutdown()
     ratio = ratios(results)
