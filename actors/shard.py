@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 from typing import Any
 
@@ -16,6 +18,14 @@ from engine.events import decode_events
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
 from engine.store import Keys
+
+log = logging.getLogger(__name__)
+
+
+def _report_start_failure(task: asyncio.Task[ShardCore]) -> None:
+    """Log a failed start (and mark its exception retrieved); the next call starts again."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("shard start failed: %s; the next call retries", task.exception())
 
 
 @ray.remote(num_cpus=0)
@@ -52,12 +62,23 @@ class SkuShard:
         self.fanout = ChannelFanout(channel_actors or {}, NAMESPACE)
         """Channel id -> actor name of every channel actor that mirrors this shard's SKUs."""
         self._started: asyncio.Task[ShardCore] | None = None
+        # Start now, not at the first call: after a crash, changes the previous activation
+        # committed but never handed to the channels must be re-published even if no caller
+        # comes back (one whose answer arrived before the crash never does).
+        with contextlib.suppress(RuntimeError):  # no running loop: built outside an async actor
+            self._started = self._start_task()
+
+    def _start_task(self) -> asyncio.Task[ShardCore]:
+        task = asyncio.get_running_loop().create_task(self._start())
+        task.add_done_callback(_report_start_failure)
+        return task
 
     async def _core(self) -> ShardCore:
-        """The started core; the first call of an activation (re)loads every owned SKU."""
-        if self._started is None:
-            self._started = asyncio.get_running_loop().create_task(self._start())
-        return await asyncio.shield(self._started)
+        """The started core, starting it again if the last start failed (Redis was down, say)."""
+        started = self._started
+        if started is None or (started.done() and (started.cancelled() or started.exception() is not None)):
+            started = self._started = self._start_task()
+        return await asyncio.shield(started)
 
     async def _start(self) -> ShardCore:
         core = await self.core.start()

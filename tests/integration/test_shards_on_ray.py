@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -93,3 +94,24 @@ def test_orders_spanning_shards_are_split_and_merged(deployment: tuple[Config, S
         [{"kind": "order_cancelled", "key": "big-c", "channel": "c", "order_id": "big", "skus": skus}]
     )
     assert sum(ln["delta"] for ln in c["lines"]) == 40
+
+
+def test_a_restarted_shard_starts_again_without_waiting_for_a_call(
+    deployment: tuple[Config, ShardClient], redis_client: redis.Redis
+) -> None:
+    """A caller answered just before the crash never calls again, yet the new activation must
+    reload and re-publish its SKUs to the channels: it claims a new epoch on its own."""
+    import ray
+
+    from actors.runtime import NAMESPACE, shard_name
+
+    cfg, client = deployment
+    client.submit([{"kind": "stock_set", "key": "seed-R", "sku": "R", "quantity": 3}])
+    shard = client.shard_map.shard("R")
+    epoch_key = Keys(cfg.store.key_prefix).epoch(shard)
+    assert redis_client.get(epoch_key) == b"1"
+    ray.kill(ray.get_actor(shard_name(cfg.store.key_prefix, shard), namespace=NAMESPACE), no_restart=False)
+    deadline = time.monotonic() + 30
+    while redis_client.get(epoch_key) != b"2":  # no call goes to the shard meanwhile
+        assert time.monotonic() < deadline, "the restarted shard did not start on its own"
+        time.sleep(0.05)
