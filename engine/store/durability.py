@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-ADVICE = "set appendonly yes and appendfsync always (see the README's Durability section)"
+ADVICE = "set appendonly yes and appendfsync always (README, How it works: Durability)"
 
 
 def durability_gap(settings: dict[str, str]) -> str | None:

@@ -101,6 +101,8 @@ class ShardStore:
         fetched = Fetched(since=since)
         if not idem and not orders:
             return fetched
+        # The names of ``Keys.idem`` and ``Keys.order``, built from the cached tags (a method
+        # call per key formatted the tag again for every one of thousands of keys).
         tag = self._tags
         names = [f"{tag[vs]}:idem:{key}" for vs, key in idem]
         names += [f"{tag[vs]}:order:{ch}:{oid}" for vs, ch, oid in orders]
