@@ -5,7 +5,9 @@ lines, decides once with ``HSETNX`` (so it and a sweeper can never decide differ
 commits or releases. A coordinator that dies between the steps leaves the order in the open set;
 ``sweep`` (run by every gateway) finds it when its hold expires, decides "release" unless a
 decision exists, and finishes it. Every event it sends has a key derived from the order, so
-repeats are answered from the first decision.
+repeats are answered from the first decision. An answered order's record expires after
+``answer_ttl_s`` (the idempotency window), like every other idempotency record; an open one never
+does, so the sweeper always finds it.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ class TwoPhaseOrders:
         submit: Submit,
         hold_s: float = 120.0,
         clock: Callable[[], float] = time.time,
+        answer_ttl_s: int = 72 * 3600,
     ) -> None:
         self.r, self.keys, self.submit, self.hold_s, self.clock = client, keys, submit, hold_s, clock
+        self.answer_ttl_s = answer_ttl_s
 
     async def place(self, idem_key: str, channel: str, order_id: str, lines: list[dict[str, Any]]) -> Answer:
         """Take every line or none; the same key replays the first answer, a different body is 422."""
@@ -118,6 +122,8 @@ class TwoPhaseOrders:
             answer = Answer(409, {"error": "reservation_expired"})
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.keys.txn(txn), "answer", orjson.dumps([answer.status, answer.body]))
+        # Only now: a record expiring while its order is open would hide the order from the sweeper.
+        pipe.expire(self.keys.txn(txn), self.answer_ttl_s)
         pipe.zrem(self.keys.open_txns(), txn)
         await pipe.execute()
         return answer

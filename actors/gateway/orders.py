@@ -45,7 +45,18 @@ class PlaceOrder(BaseModel):
 def coordinator(gateway: Gateway, redis: aioredis.Redis) -> TwoPhaseOrders:
     """The app's ``TwoPhaseOrders``: its steps travel through the micro-batcher like any admin event."""
     keys = Keys(gateway.config.store.key_prefix)
-    return TwoPhaseOrders(redis, keys, gateway.decide, hold_s=gateway.config.gateway.order_hold_s)
+    return TwoPhaseOrders(
+        redis,
+        keys,
+        gateway.decide,
+        hold_s=gateway.config.gateway.order_hold_s,
+        answer_ttl_s=idempotency_ttl_s(gateway),
+    )
+
+
+def idempotency_ttl_s(gateway: Gateway) -> int:
+    """How long an ``Idempotency-Key`` of ``POST /v1/orders`` replays its first answer."""
+    return int(gateway.config.engine.idempotency_ttl_hours * 3600)
 
 
 def orders_of(request: Request) -> TwoPhaseOrders:
@@ -69,10 +80,11 @@ async def claim_key(orders: TwoPhaseOrders, key: str, channel: str) -> bool:
 
     The coordinator scopes its transactions by channel, so without this the same key sent with a
     different ``channel`` would place a second order instead of being refused as a different body.
+    The binding lasts as long as the order's answer is kept (``TwoPhaseOrders.answer_ttl_s``).
     """
     name = f"{orders.keys.prefix}:orderkey:{key}"
     pipe = orders.r.pipeline(transaction=True)
-    pipe.set(name, channel, nx=True)
+    pipe.set(name, channel, nx=True, ex=orders.answer_ttl_s)
     pipe.get(name)
     _, owner = await pipe.execute()
     return bool(owner is not None and owner.decode() == channel)

@@ -113,6 +113,11 @@ def test_same_key_replays_and_a_different_body_is_422(gw: Gw) -> None:
     again = place(gw, key, order(oid, **{sku: 3}))
     assert (first.status_code, again.status_code) == (201, 201) and first.content == again.content
     assert stock(gw, sku) == (1, 1, 0)  # taken once
+    # Both records of the answered order expire with the idempotency window, not before, not never.
+    window = int(gw.config.engine.idempotency_ttl_hours * 3600)
+    keys = Keys(gw.config.store.key_prefix)
+    for name in (keys.txn(f"pos:{KEY_PREFIX}{key}"), f"{keys.prefix}:orderkey:{KEY_PREFIX}{key}"):
+        assert window - 60 <= gw.redis.ttl(name) <= window, name
     for other in (order(oid, **{sku: 1}), order(f"{oid}-x", **{sku: 3})):
         r = place(gw, key, other)
         assert r.status_code == 422 and r.json()["error"] == "idempotency_key_reused"

@@ -115,3 +115,18 @@ def test_late_reserve_after_release_holds_nothing() -> None:
 
     asyncio.run(release_first())
     assert led.records["A"].reserved == 0 and led.records["A"].available == 5
+
+
+def test_an_answered_order_expires_with_the_idempotency_window_an_open_one_never() -> None:
+    _, tp, _, _ = setup({"A": 5})
+    tp.answer_ttl_s = 3600
+    asyncio.run(tp.place("k1", "pos", "o1", lines(A=2)))
+    ttl = asyncio.run(tp.r.ttl(tp.keys.txn("pos:k1")))
+    assert 3590 <= ttl <= 3600
+
+    async def open_then_die() -> int:  # a coordinator that dies after recording its request
+        await tp._open("pos:k2", "fp", {"channel": "pos", "order_id": "o2", "lines": lines(A=1)})
+        ttl: int = await tp.r.ttl(tp.keys.txn("pos:k2"))
+        return ttl
+
+    assert asyncio.run(open_then_die()) == -1  # no expiry: the sweeper must still find it
