@@ -1,7 +1,10 @@
 """What a seller would use instead of skusync: a Redis Lua conditional decrement, a PostgreSQL UPDATE.
 
 Each returns decisions per second for ``n`` single-unit sales on one hot row/key, measured
-back to back from this Python process (the same place our own driver runs).
+back to back from this Python process (the same place our own driver runs). ``redis_lua_durable``
+is not a seller's tool but a yardstick: the same conditional decrement plus the records skusync
+keeps per sale (idempotency record with a TTL, order record, audit entry), so a reader can tell
+the cost of those guarantees from the cost of our Python.
 """
 
 from __future__ import annotations
@@ -12,11 +15,30 @@ from typing import Any
 
 import redis
 
+from benchmarks.common import delete_prefix
+
 DECR_LUA = """
 local q = tonumber(redis.call('GET', KEYS[1]) or '0')
 local want = tonumber(ARGV[1])
 if q >= want then return redis.call('DECRBY', KEYS[1], want) end
 return -1
+"""
+
+DURABLE_LUA = """
+local idem = KEYS[1] .. ':idem:' .. ARGV[1]
+local seen = redis.call('GET', idem)
+if seen then return seen end
+local q = tonumber(redis.call('HGET', KEYS[1] .. ':stock', 'HOT') or '0')
+local want = tonumber(ARGV[3])
+local granted = want
+if q < want then granted = 0 end
+if granted > 0 then redis.call('HINCRBY', KEYS[1] .. ':stock', 'HOT', -granted) end
+local decision = '{"key":"' .. ARGV[1] .. '","outcome":"applied","sku":"HOT","accepted":' .. granted ..
+  ',"available":' .. (q - granted) .. '}'
+redis.call('SET', idem, decision, 'EX', 259200)
+redis.call('SET', KEYS[1] .. ':order:bench:' .. ARGV[2], decision)
+redis.call('XADD', KEYS[1] .. ':audit', 'MAXLEN', '~', 100000, '*', 'd', decision)
+return decision
 """
 
 
@@ -39,6 +61,26 @@ def redis_lua(url: str, n: int, depth: int) -> dict[str, Any]:
             pipe.execute()
     dt = time.perf_counter() - t0
     r.delete(key)
+    return {"decisions": n, "seconds": round(dt, 3), "per_s": round(n / dt, 1), "depth": depth}
+
+
+def redis_lua_durable(url: str, n: int, depth: int) -> dict[str, Any]:
+    """``DURABLE_LUA`` pipelined ``depth`` deep: skusync's per-sale records without skusync."""
+    r = redis.Redis.from_url(url)
+    base = "bench:baseline:{durable}"
+    r.hset(f"{base}:stock", "HOT", n * 10)
+    sha = r.script_load(DURABLE_LUA)  # plain EVALSHA: a Script object adds SCRIPT EXISTS per pipeline
+    t0 = time.perf_counter()
+    for start in range(0, n, depth):
+        pipe = r.pipeline(transaction=False)
+        for i in range(start, min(start + depth, n)):
+            pipe.evalsha(sha, 1, base, f"k{i}", f"o{i}", 1)
+        pipe.execute()
+    dt = time.perf_counter() - t0
+    left = int(r.hget(f"{base}:stock", "HOT") or 0)
+    delete_prefix(url, base)
+    if left != n * 9:
+        raise RuntimeError(f"durable Lua baseline took {n * 10 - left} units for {n} sales")
     return {"decisions": n, "seconds": round(dt, 3), "per_s": round(n / dt, 1), "depth": depth}
 
 

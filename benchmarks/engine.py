@@ -26,7 +26,7 @@ import redis
 import redis.asyncio as aioredis
 
 from actors.runtime import NAMESPACE, ensure_shards, kill_shards, shard_name, start_ray
-from benchmarks.baselines import postgres_update, redis_lua
+from benchmarks.baselines import postgres_update, redis_lua, redis_lua_durable
 from benchmarks.common import RESULTS, delete_prefix, write_result
 from engine.config import Config, load_config
 from engine.events import encode_events
@@ -190,14 +190,16 @@ def main() -> None:
     print("uniform", uniform, flush=True)
     lua1 = redis_lua(a.redis, n(30_000), 1)
     lua1000 = redis_lua(a.redis, n(300_000), 1000)
+    durable1000 = redis_lua_durable(a.redis, n(100_000), 1000)
     pg = postgres_update(a.pg, n(30_000))
-    print("baselines", lua1, lua1000, pg, flush=True)
+    print("baselines", lua1, lua1000, durable1000, pg, flush=True)
     restart = restart_time(a.redis, n(100_000), 1 if a.smoke else 3)
     print("restart", restart, flush=True)
     memory = memory_per_sku(a.redis, n(100_000))
     ratios = {
         "hot_vs_lua_pipelined": round(hot["per_s"] / lua1000["per_s"], 2),
         "hot_vs_lua_single": round(hot["per_s"] / lua1["per_s"], 2),
+        "hot_vs_lua_durable_pipelined": round(hot["per_s"] / durable1000["per_s"], 2),
         "uniform_vs_lua_pipelined": round(uniform["per_s"] / lua1000["per_s"], 2),
     }
     if "per_s" in pg:
@@ -210,6 +212,7 @@ def main() -> None:
             "baselines": {
                 "redis_lua_single": lua1,
                 "redis_lua_pipelined_1000": lua1000,
+                "redis_lua_durable_pipelined_1000": durable1000,
                 "postgres_update": pg,
             },
             "ratios": ratios,
