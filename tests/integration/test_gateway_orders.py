@@ -221,8 +221,9 @@ def test_a_coordinator_dying_after_reserve_is_finished_by_the_sweeper(gw: Gw, de
     oid = f"dead-{uuid.uuid4().hex[:8]}"
     request = {"channel": "pos", **order(oid, **{a: 2, b: 3})}
     # The sweeper runs every 0.1 s, so it may finish the order before the first look: either the
-    # units are still held, or already settled.
-    dead_coordinator(gw, f"k-{oid}", request, decided)
+    # units are still held, or already settled. A coordinator that decides "commit" does so within
+    # its hold (here 2 s), before any sweeper may decide "release" for it.
+    dead_coordinator(gw, f"k-{oid}", request, decided, hold_s=0.0 if decided is None else 2.0)
 
     want = ((5, 5, 0), (5, 5, 0)) if decided is None else ((3, 3, 0), (2, 2, 0))
     wait_until(lambda: (stock(gw, a), stock(gw, b)) == want, "the sweeper to finish the order")
