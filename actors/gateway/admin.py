@@ -13,13 +13,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from actors.gateway.batcher import BatcherClosed
+from actors.gateway.body import BodyTooLarge
 from actors.gateway.channels import channels_of
 from actors.gateway.drift_metrics import render_drift
 from actors.gateway.metrics import CONTENT_TYPE
 from actors.gateway.parsing import Invalid, body_model, build, event_key, limit_param, sku_param
 from actors.gateway.state import error, gateway_of, json_response
 from actors.gateway.views import STATUSES, order_status
-from actors.gateway.webhooks import BodyTooLarge
 from actors.shard_client import ShardUnavailable
 from engine.decisions import WireDecision
 from engine.events import OrderCancelled, StockAdjusted, StockSet

@@ -11,6 +11,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from actors.gateway import admin, dlq, orders, reconcile
 from actors.gateway.batcher import MicroBatcher
@@ -18,7 +19,7 @@ from actors.gateway.channels import ChannelActors
 from actors.gateway.metrics import GatewayMetrics
 from actors.gateway.state import Gateway, InboundRoute, Shards
 from actors.gateway.views import StoreViews
-from actors.gateway.webhooks import webhook
+from actors.gateway.webhooks import WebhookEndpoint, fast_path_params, webhook
 from adapters.base import adapter_for, can_push
 from engine.config import Config
 from engine.decisions import WireDecision
@@ -27,6 +28,23 @@ from engine.routing import ShardMap
 from engine.store import Keys
 
 log = logging.getLogger("skusync.gateway")
+
+
+class GatewayApp(Starlette):
+    """Starlette, except that ``POST /webhooks/<id>`` goes straight to its ASGI endpoint.
+
+    Webhooks are nearly all of the gateway's traffic; see ``actors.gateway.webhooks`` for what
+    the shortcut saves. Everything else (admin API, lifespan, other methods) goes through Starlette.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = fast_path_params(scope)
+        if params is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        scope["path_params"] = params
+        await webhook(scope, receive, send)
 
 
 def inbound_routes(config: Config) -> dict[str, InboundRoute]:
@@ -57,7 +75,7 @@ def create_app(
     shard_client: Shards,
     redis: aioredis.Redis | None = None,
     extra_routes: Sequence[BaseRoute] = (),
-) -> Starlette:
+) -> GatewayApp:
     """The gateway app for ``config``, deciding through ``shard_client`` (a ``ShardClient``).
 
     ``redis`` serves the read-only views (audit, orders); by default a client for
@@ -105,14 +123,14 @@ def create_app(
             await gateway.views.redis.aclose()
 
     routes: list[BaseRoute] = [
-        Route("/webhooks/{channel_id}", webhook, methods=["POST"]),
+        Route("/webhooks/{channel_id}", WebhookEndpoint(), methods=["POST"]),
         *admin.routes(),
         *orders.routes(),
         *dlq.routes(),
         *reconcile.routes(),
         *extra_routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = GatewayApp(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
     app.state.orders = coordinator
     pushed = [c.id for c in config.channels if can_push(c.kind)]  # the others have no channel actor

@@ -9,8 +9,8 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
+from actors.gateway.body import read_capped
 from actors.gateway.state import gateway_of
-from actors.gateway.webhooks import read_capped
 
 M = TypeVar("M", bound=BaseModel)
 MAX_LIMIT = 1000

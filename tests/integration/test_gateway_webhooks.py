@@ -214,6 +214,21 @@ def test_bad_input_gets_its_status_and_leaves_no_trace(gw: Gw, case: str) -> Non
     assert gw.trace(sku) == before
 
 
+def test_other_methods_and_paths_keep_the_routers_answers(gw: Gw) -> None:
+    """Webhook POSTs skip Starlette's router (``GatewayApp``); everything else still meets it."""
+    sku = new_sku()
+    gw.set_stock(sku, 10)
+    body = orjson.dumps(shopify_order(3101, [(sku, 1)]))
+    before = gw.trace(sku)
+    assert httpx.get(f"{gw.url}/webhooks/shop-us", timeout=30).status_code == 405
+    slash = httpx.post(f"{gw.url}/webhooks/shop-us/", content=body, headers=shopify_headers(body, "slash"))
+    assert slash.status_code == 307 and slash.headers["location"].endswith("/webhooks/shop-us")
+    for path in ("/webhooks/", "/webhooks/shop-us/extra"):
+        r = httpx.post(f"{gw.url}{path}", content=body, headers=shopify_headers(body, "nowhere"), timeout=30)
+        assert r.status_code == 404, path
+    assert gw.trace(sku) == before
+
+
 def test_two_mib_body_is_413_declared_or_streamed_and_leaves_no_trace(gw: Gw) -> None:
     sku = new_sku()
     gw.set_stock(sku, 10)
