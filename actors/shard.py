@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 from typing import Any
 
 import orjson
@@ -14,10 +15,11 @@ import redis.asyncio as aioredis
 
 from actors.fanout import ChannelFanout
 from actors.names import NAMESPACE
+from actors.shard_link import LinkServer, endpoint_of
 from engine.events import decode_events
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
-from engine.store import Keys
+from engine.store import FencedError, Keys, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,9 @@ class SkuShard:
         self.fanout = ChannelFanout(channel_actors or {}, NAMESPACE)
         """Channel id -> actor name of every channel actor that mirrors this shard's SKUs."""
         self._started: asyncio.Task[ShardCore] | None = None
+        self.link = LinkServer(self.apply_batch, secrets.token_hex(16), (FencedError, StoreUnavailable))
+        """Direct batch link for gateways (``actors.shard_link``), with this activation's token."""
+        self._endpoint: dict[str, Any] | None = None
         # Start now, not at the first call: after a crash, changes the previous activation
         # committed but never handed to the channels must be re-published even if no caller
         # comes back (one whose answer arrived before the crash never does).
@@ -85,7 +90,26 @@ class SkuShard:
         # What the previous activation committed but had not handed over died with it: hand
         # everything over again (channels drop what they already have).
         self.fanout.publish(core.resident())
+        if self._endpoint is None:
+            self._endpoint = await self._listen()
         return core
+
+    async def _listen(self) -> dict[str, Any]:
+        """Open the link on loopback (callers on this node) and on the node's address (the others)."""
+        node_ip = ray.util.get_node_ip_address()
+        hosts = {"127.0.0.1": await self.link.listen("127.0.0.1")}
+        if node_ip != "127.0.0.1":
+            hosts[node_ip] = await self.link.listen(node_ip)
+        return endpoint_of(hosts, node_ip, self.link.token.decode())
+
+    async def endpoint(self) -> dict[str, Any]:
+        """Where and with which token to open a direct batch link (``actors.shard_link``).
+
+        Changes nothing. The token is this activation's: after a restart, callers ask again.
+        """
+        await self._core()
+        assert self._endpoint is not None  # set by every successful start
+        return self._endpoint
 
     async def apply_batch(self, blob: bytes) -> bytes:
         """Decide a batch of events (``engine.events.encode_events``) and answer once it is durable.

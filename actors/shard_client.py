@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,7 @@ import orjson
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError
 
+from actors.shard_link import LinkClient, LinkDown, LinkFailed, LinkRetry, address_for
 from engine.decisions import WireDecision, merge_parts
 from engine.events import WireEvent, encode_events
 from engine.partition import partition
@@ -20,7 +22,11 @@ from engine.store import FencedError, StoreUnavailable
 
 # Ray re-raises an actor's exception as a subclass of the original, so these match remote errors.
 # FencedError is retryable: the handle already points at the newer activation.
-RETRYABLE = (RayActorError, ActorUnavailableError, StoreUnavailable, FencedError)
+RETRYABLE = (RayActorError, ActorUnavailableError, StoreUnavailable, FencedError, LinkRetry)
+
+
+Links = dict[int, "asyncio.Task[LinkClient]"]
+"""Shard index -> the task opening (or that opened) its direct link."""
 
 
 class ShardUnavailable(RuntimeError):
@@ -34,10 +40,22 @@ class ShardClient:
     committed before dying answers from the stored first decision.
     """
 
-    def __init__(self, handles: Sequence[Any], shard_map: ShardMap, retry_deadline_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        handles: Sequence[Any],
+        shard_map: ShardMap,
+        retry_deadline_s: float = 60.0,
+        direct: bool = True,
+    ) -> None:
         self.handles = list(handles)
         self.shard_map = shard_map
         self.retry_deadline_s = retry_deadline_s
+        self.direct = direct
+        """``submit_async`` sends batches over direct links (``actors.shard_link``), Ray as fallback."""
+        # Per event loop: a test may drive the gateway's client from a loop of its own.
+        self._loop_links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Links]
+        self._loop_links = weakref.WeakKeyDictionary()
+        self.links_opened = 0
 
     def _plan(
         self, events: list[WireEvent]
@@ -97,13 +115,59 @@ class ShardClient:
         delay = 0.05
         while True:
             try:
-                reply: dict[str, Any] = orjson.loads(await self.handles[shard].apply_batch.remote(blob))
+                reply: dict[str, Any] = orjson.loads(await self._send(shard, blob))
                 return reply
             except RETRYABLE as exc:
                 if time.monotonic() > deadline:
                     raise ShardUnavailable(f"shard {shard} unavailable: {exc}") from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    async def _send(self, shard: int, blob: bytes) -> bytes:
+        """One attempt: over the shard's direct link if it has one, else (or if it broke) through Ray.
+
+        A batch whose link broke may have been decided; sending it again is safe (idempotency
+        keys), and the Ray call waits for a restarting shard, which a link cannot.
+        """
+        link = await self._link(shard) if self.direct else None
+        if link is not None:
+            try:
+                return await link.call(blob)
+            except LinkDown:
+                self._forget(shard)  # the shard died or restarted: Ray this time, a new link next time
+            except (LinkRetry, LinkFailed):
+                self._forget(shard)  # a fenced shard has a newer activation with its own endpoint
+                raise
+        reply: bytes = await self.handles[shard].apply_batch.remote(blob)
+        return reply
+
+    def _links(self) -> Links:
+        """The links of the running event loop (a connection belongs to the loop that opened it)."""
+        return self._loop_links.setdefault(asyncio.get_running_loop(), {})
+
+    async def _link(self, shard: int) -> LinkClient | None:
+        """The shard's open link, opening one if needed; ``None`` if it cannot be opened now."""
+        links = self._links()
+        task = links.get(shard)
+        if task is None or not _usable(task):
+            task = links[shard] = asyncio.get_running_loop().create_task(self._open(shard))
+        try:
+            return await asyncio.shield(task)
+        except (TimeoutError, OSError, *RETRYABLE):
+            links.pop(shard, None)
+            return None
+
+    async def _open(self, shard: int) -> LinkClient:
+        endpoint = await self.handles[shard].endpoint.remote()
+        host, port = address_for(endpoint, ray.util.get_node_ip_address())
+        link = await LinkClient.connect(host, port, endpoint["token"])
+        self.links_opened += 1
+        return link
+
+    def _forget(self, shard: int) -> None:
+        task = self._links().pop(shard, None)
+        if task is not None and task.done() and not task.cancelled() and task.exception() is None:
+            task.result().abort()
 
     def get(self, sku: str) -> dict[str, Any] | None:
         """Committed record of a SKU from its owner."""
@@ -150,3 +214,10 @@ class ShardClient:
         except Exception:  # any failure (dead actor, timeout) is "not healthy", never an error
             return False
         return all(answers)
+
+
+def _usable(task: asyncio.Task[LinkClient]) -> bool:
+    """Still opening, or open and not broken."""
+    if not task.done():
+        return True
+    return not task.cancelled() and task.exception() is None and not task.result().closed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from typing import Any
@@ -42,6 +43,28 @@ def stream_orders(
         for ev, d in zip(evs, client.submit(evs)[0], strict=True):
             acked[ev["key"]] = d
         n += BATCH
+
+
+def stream_orders_async(
+    client: ShardClient, skus: list[str], total: int, acked: dict[str, dict[str, Any]], stop: threading.Event
+) -> None:
+    """``stream_orders`` through ``ShardClient.submit_async``, as the gateway sends: direct links
+    to the shards, Ray when a link breaks; four batches in flight, like the gateway's flushes."""
+
+    async def run() -> None:
+        n = 0
+        while not stop.is_set() and n < total:
+            batches = [
+                [order(m + i, skus[(m + i) % len(skus)]) for i in range(BATCH)]
+                for m in range(n, min(n + 4 * BATCH, total), BATCH)
+            ]
+            answers = await asyncio.gather(*(client.submit_async(evs) for evs in batches))
+            for evs, (decisions, _) in zip(batches, answers, strict=True):
+                for ev, d in zip(evs, decisions, strict=True):
+                    acked[ev["key"]] = d
+            n += len(batches) * BATCH
+
+    asyncio.run(run())
 
 
 def check_invariants(

@@ -16,15 +16,18 @@ from engine.config import load_config
 from engine.routing import ShardMap
 from engine.store import Keys
 from tests.conftest import REDIS_URL
-from tests.fault.invariants import check_invariants, stream_orders
+from tests.fault.invariants import check_invariants, stream_orders, stream_orders_async
 
 pytestmark = pytest.mark.fault
 TOTAL = 20_000
 
 
+@pytest.mark.parametrize("path", ["ray", "link"])
 def test_killed_shard_restarts_with_state_equal_to_redis(
-    ray_cluster: None, prefix: str, redis_client: redis.Redis
+    ray_cluster: None, prefix: str, redis_client: redis.Redis, path: str
 ) -> None:
+    """``ray``: batches as Ray calls (``submit``); ``link``: as the gateway sends them (``submit_async``),
+    over direct links that break when the shard dies and fall back to Ray while it restarts."""
     cfg = load_config(env={"SKUSYNC_STORE_KEY_PREFIX": prefix, "SKUSYNC_ENGINE_SHARDS": "2"})
     smap = ShardMap(cfg.engine.shards, cfg.engine.vshards)
     client = ShardClient(ensure_shards(cfg, REDIS_URL), smap)
@@ -34,7 +37,8 @@ def test_killed_shard_restarts_with_state_equal_to_redis(
     acked: dict[str, dict[str, Any]] = {}
     stop = threading.Event()
 
-    t = threading.Thread(target=stream_orders, args=(client, skus, TOTAL, acked, stop))
+    stream = stream_orders if path == "ray" else stream_orders_async
+    t = threading.Thread(target=stream, args=(client, skus, TOTAL, acked, stop))
     t.start()
     deadline = time.monotonic() + 60
     while len(acked) < TOTAL // 4 and time.monotonic() < deadline:
@@ -49,6 +53,8 @@ def test_killed_shard_restarts_with_state_equal_to_redis(
     stats = ray.get(handle.stats.remote())
     assert stats["pid"] != old_pid and stats["epoch"].endswith(":2")  # a new activation, fenced epoch
     assert len(acked) == TOTAL and before_kill < TOTAL
+    if path == "link":  # one link per shard, and a new one to the restarted shard
+        assert client.links_opened >= 3
 
     check_invariants(redis_client, Keys(prefix), smap, client, skus, 400, acked)
     kill_shards(cfg)
