@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -26,15 +28,22 @@ async def served() -> tuple[LinkServer, int]:
     return server, await server.listen("127.0.0.1")
 
 
+@contextlib.asynccontextmanager
+async def linked() -> AsyncIterator[LinkClient]:
+    """A server and a client holding the right token, both closed afterwards."""
+    server, port = await served()
+    link = await LinkClient.connect("127.0.0.1", port, TOKEN)
+    try:
+        yield link
+    finally:
+        await link.close()
+        await server.close()
+
+
 def test_concurrent_calls_each_get_their_own_answer_whatever_the_order() -> None:
     async def run() -> list[bytes]:
-        server, port = await served()
-        link = await LinkClient.connect("127.0.0.1", port, TOKEN)
-        try:
+        async with linked() as link:
             return await asyncio.gather(*(link.call(s.encode()) for s in ("0.05", "0", "0.02")))
-        finally:
-            await link.close()
-            await server.close()
 
     assert asyncio.run(run()) == [b"done 0.05", b"done 0", b"done 0.02"]
 
@@ -55,33 +64,26 @@ def test_a_wrong_token_gets_the_connection_closed_and_nothing_run() -> None:
 
 def test_failures_come_back_as_retry_or_failed_and_the_link_stays_up() -> None:
     async def run() -> None:
-        server, port = await served()
-        link = await LinkClient.connect("127.0.0.1", port, TOKEN)
-        try:
+        async with linked() as link:
             with pytest.raises(LinkRetry, match="redis gone"):
                 await link.call(b"down")
             with pytest.raises(LinkFailed, match="KeyError"):
                 await link.call(b"bug")
             assert await link.call(b"0") == b"done 0"
-        finally:
-            await link.close()
-            await server.close()
 
     asyncio.run(run())
 
 
 def test_calls_in_flight_fail_with_link_down_when_the_shard_goes_away() -> None:
     async def run() -> None:
-        server, port = await served()
-        link = await LinkClient.connect("127.0.0.1", port, TOKEN)
-        pending = asyncio.ensure_future(link.call(b"5"))
-        await asyncio.sleep(0.05)
-        link._writer.transport.abort()  # the connection dies as it does when the shard's process does
-        with pytest.raises(LinkDown):
-            await asyncio.wait_for(pending, 5)
-        with pytest.raises(LinkDown):
-            await link.call(b"0")
-        await server.close()
+        async with linked() as link:
+            pending = asyncio.ensure_future(link.call(b"5"))
+            await asyncio.sleep(0.05)
+            link._writer.transport.abort()  # the connection dies as it does when the shard's process does
+            with pytest.raises(LinkDown):
+                await asyncio.wait_for(pending, 5)
+            with pytest.raises(LinkDown):
+                await link.call(b"0")
 
     asyncio.run(run())
 
