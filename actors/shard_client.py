@@ -14,11 +14,10 @@ import ray
 from ray.exceptions import ActorUnavailableError, RayActorError
 
 from actors.shard_link import LinkClient, LinkDown, LinkFailed, LinkRetry, address_for
-from engine.decisions import WireDecision, merge_parts
-from engine.events import WireEvent, encode_events
 from engine.partition import partition
 from engine.routing import ShardMap
 from engine.store import FencedError, StoreUnavailable
+from engine.wire import WireDecision, WireEvent, encode_events, merge_parts
 
 # Ray re-raises an actor's exception as a subclass of the original, so these match remote errors.
 # FencedError is retryable: the handle already points at the newer activation.

@@ -11,11 +11,11 @@ shards ended differently). Line outcomes: ``accepted``, ``insufficient`` (fewer 
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 
-WireDecision = dict[str, Any]
+# the wire helpers live in engine.wire (no pydantic there); re-exported for callers of this module
+from engine.wire import WireDecision as WireDecision
+from engine.wire import merge_parts as merge_parts
 
 
 class LineDecision(BaseModel):
@@ -39,31 +39,3 @@ class Decision(BaseModel):
     lines: list[LineDecision] = []
     channel: str | None = None
     order_id: str | None = None
-
-
-def merge_parts(event: dict[str, Any], parts: list[WireDecision]) -> WireDecision:
-    """Join the decisions of an event's parts (one per virtual shard) into one, lines in event order."""
-    if len(parts) == 1:
-        return parts[0]
-    outcomes = {p["outcome"] for p in parts}
-    if "conflict" in outcomes:
-        outcome = "conflict"
-    elif len(outcomes) == 1:
-        outcome = outcomes.pop()
-    else:
-        outcome = "mixed"
-    lines = [line for p in parts for line in p.get("lines", [])]
-    order = {sku: i for i, sku in enumerate(_skus_in_order(event))}
-    lines.sort(key=lambda line: order.get(line["sku"], len(order)))
-    merged = {k: v for k, v in parts[0].items() if k not in ("outcome", "lines")}
-    merged["outcome"] = outcome
-    merged["lines"] = lines
-    return merged
-
-
-def _skus_in_order(event: dict[str, Any]) -> list[str]:
-    if "lines" in event:
-        return [line["sku"] for line in event["lines"]]
-    if "skus" in event:
-        return list(event["skus"])
-    return [event["sku"]]

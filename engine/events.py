@@ -1,8 +1,8 @@
 """Canonical events: what every inbound channel and the admin API are normalised into.
 
 The pydantic models are the contract and validate everything that crosses a trust boundary. Inside
-the system, batches travel between processes in their JSON wire form (``encode_events`` /
-``decode_events``): orjson decodes a validated event in under a microsecond, while re-validating or
+the system, batches travel between processes in their JSON wire form (``engine.wire``: ``encode_events``
+/ ``decode_events``): orjson decodes a validated event in under a microsecond, while re-validating or
 unpickling a model costs 3-6 µs, which is most of the per-decision budget on the hot path.
 """
 
@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+# the wire helpers live in engine.wire (no pydantic there); re-exported for callers of this module
+from engine.wire import WireEvent as WireEvent
+from engine.wire import decode_events as decode_events
+from engine.wire import encode_events as encode_events
+from engine.wire import event_skus as event_skus
 
 Sku = Annotated[str, Field(min_length=1, max_length=200)]
 EventKey = Annotated[str, Field(min_length=1, max_length=400)]
@@ -123,29 +128,6 @@ Event = Annotated[
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 _EVENTS_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
-
-WireEvent = dict[str, Any]
-"""The JSON form of a validated event: what the ledger consumes."""
-
-
-def event_skus(event: WireEvent) -> list[str]:
-    """The SKUs an event touches, in order, without duplicates."""
-    if "lines" in event:
-        return list(dict.fromkeys(line["sku"] for line in event["lines"]))
-    if "skus" in event:
-        return list(dict.fromkeys(event["skus"]))
-    return [event["sku"]]
-
-
-def encode_events(events: list[Any]) -> bytes:
-    """Serialise validated events (models or their wire dicts) for a hop between processes."""
-    return orjson.dumps([e.model_dump(mode="json") if isinstance(e, BaseModel) else e for e in events])
-
-
-def decode_events(blob: bytes) -> list[WireEvent]:
-    """Inverse of ``encode_events``; trusts its input (it came from inside the system)."""
-    events: list[WireEvent] = orjson.loads(blob)
-    return events
 
 
 def validate_events(raw: list[Any]) -> list[WireEvent]:

@@ -25,12 +25,11 @@ from typing import Any
 
 import orjson
 
-from engine.decisions import WireDecision, merge_parts
-from engine.events import WireEvent
 from engine.partition import partition
 from engine.records import SkuRecord
 from engine.routing import ShardMap
 from engine.rules import Staging
+from engine.wire import WireDecision, WireEvent, merge_parts
 
 IdemKey = tuple[int, str]
 OrderKey = tuple[int, str, str]

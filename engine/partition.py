@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from engine.events import WireEvent
+from engine.wire import WireEvent
 
 
 def partition(events: list[WireEvent], owner: Callable[[str], int]) -> list[tuple[int, int, WireEvent]]:

@@ -17,8 +17,8 @@ from engine.idempotency import fingerprint
 from engine.records import SkuRecord
 
 if TYPE_CHECKING:
-    from engine.decisions import WireDecision
     from engine.ledger import Fetched, Ledger, Plan, VShardWrites
+    from engine.wire import WireDecision
 
 _dumps = orjson.dumps
 Rule = Callable[["Staging", int, dict[str, Any], "VShardWrites"], "WireDecision"]

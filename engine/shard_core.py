@@ -18,11 +18,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from engine.decisions import WireDecision
-from engine.events import WireEvent
 from engine.ledger import Clock, Ledger, Plan
 from engine.routing import ShardMap
 from engine.store import FencedError, Keys, ShardStore, StoreUnavailable
+from engine.wire import WireDecision, WireEvent
 
 GC_THRESHOLDS = (300_000, 20, 100)
 """The collector's young generation counts tracked objects allocated minus freed, and a batch in

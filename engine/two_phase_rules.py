@@ -12,10 +12,10 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.decisions import WireDecision
     from engine.ledger import VShardWrites
     from engine.records import SkuRecord
     from engine.rules import Staging
+    from engine.wire import WireDecision
 
 
 def order_reserve(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:
