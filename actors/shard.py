@@ -93,7 +93,10 @@ class SkuShard:
         if self.fanout.names:
             self.fanout.publish(core.resident())
         if self._endpoint is None:
-            self._endpoint = await self._listen()
+            try:
+                self._endpoint = await self._listen()
+            except OSError as exc:  # the link is an optimisation: without it, callers use Ray calls
+                log.warning("shard %s: no direct link (%s); gateways use Ray calls", self.core.shard, exc)
         return core
 
     async def _listen(self) -> dict[str, Any]:
@@ -110,7 +113,8 @@ class SkuShard:
         Changes nothing. The token is this activation's: after a restart, callers ask again.
         """
         await self._core()
-        assert self._endpoint is not None  # set by every successful start
+        if self._endpoint is None:
+            raise RuntimeError("this shard has no direct link; use apply_batch")
         return self._endpoint
 
     async def apply_batch(self, blob: bytes) -> bytes:

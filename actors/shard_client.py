@@ -152,7 +152,7 @@ class ShardClient:
             task = links[shard] = asyncio.get_running_loop().create_task(self._open(shard))
         try:
             return await asyncio.shield(task)
-        except (TimeoutError, OSError, *RETRYABLE):
+        except Exception:  # restarting, unreachable, or a shard started without a link: Ray this time
             links.pop(shard, None)
             return None
 

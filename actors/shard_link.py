@@ -49,9 +49,13 @@ class LinkFailed(RuntimeError):
     """The shard's handler raised something else; the message is the shard's."""
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+MAX_TOKEN_FRAME = 256
+"""Before it has shown the token, a peer may send no more than this (no memory for strangers)."""
+
+
+async def _read_frame(reader: asyncio.StreamReader, limit: int = MAX_FRAME) -> bytes:
     (size,) = _LEN.unpack(await reader.readexactly(4))
-    if size > MAX_FRAME:
+    if size > limit:
         raise ValueError(f"frame of {size} bytes is over the limit")
     return await reader.readexactly(size)
 
@@ -73,7 +77,7 @@ class LinkServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            if not hmac.compare_digest(await _read_frame(reader), self.token):
+            if not hmac.compare_digest(await _read_frame(reader, MAX_TOKEN_FRAME), self.token):
                 return
             while True:
                 frame = await _read_frame(reader)

@@ -92,3 +92,17 @@ def test_callers_on_the_shards_node_use_loopback() -> None:
     endpoint = {"hosts": {"127.0.0.1": 5001, "10.0.0.7": 5002}, "node_ip": "10.0.0.7", "token": TOKEN}
     assert address_for(endpoint, "10.0.0.7") == ("127.0.0.1", 5001)
     assert address_for(endpoint, "10.0.0.8") == ("10.0.0.7", 5002)
+
+
+def test_a_stranger_cannot_make_the_shard_hold_a_large_frame_before_the_token() -> None:
+    async def run() -> bytes:
+        server, port = await served()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write((64 * 1024 * 1024).to_bytes(4, "big"))  # announces 64 MiB instead of a token
+            return await asyncio.wait_for(reader.read(), 5)  # closed at once: EOF, nothing read
+        finally:
+            writer.close()
+            await server.close()
+
+    assert asyncio.run(run()) == b""
