@@ -81,7 +81,7 @@ def ensure_shards(config: Config, redis_url: str, fan_out: bool = False) -> list
             config.engine.vshards,
             redis_url,
             config.store.key_prefix,
-            int(config.engine.idempotency_ttl_hours * 3600),
+            config.engine.idempotency_ttl_s,
             config.store.audit_maxlen,
             channels,
         )

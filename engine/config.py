@@ -58,6 +58,11 @@ class EngineConfig(_Section):
     vshards: int = Field(1024, ge=1, le=65536)
     idempotency_ttl_hours: float = Field(72, gt=0)
 
+    @property
+    def idempotency_ttl_s(self) -> int:
+        """The idempotency window in whole seconds, as Redis expiries take it."""
+        return int(self.idempotency_ttl_hours * 3600)
+
 
 class RateLimit(_Section):
     per_second: float = Field(gt=0)

@@ -50,13 +50,8 @@ def coordinator(gateway: Gateway, redis: aioredis.Redis) -> TwoPhaseOrders:
         keys,
         gateway.decide,
         hold_s=gateway.config.gateway.order_hold_s,
-        answer_ttl_s=idempotency_ttl_s(gateway),
+        answer_ttl_s=gateway.config.engine.idempotency_ttl_s,
     )
-
-
-def idempotency_ttl_s(gateway: Gateway) -> int:
-    """How long an ``Idempotency-Key`` of ``POST /v1/orders`` replays its first answer."""
-    return int(gateway.config.engine.idempotency_ttl_hours * 3600)
 
 
 def orders_of(request: Request) -> TwoPhaseOrders:
