@@ -82,8 +82,13 @@ class ScriptConnection:
             self._wire = None
 
     async def _connect(self) -> _Wire:
-        if self._connecting is not None:  # another call is connecting: share its outcome
-            return await asyncio.shield(self._connecting)
+        while (pending := self._connecting) is not None:  # another call is connecting: share it
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this caller itself was cancelled
+                # the caller that was connecting was cancelled: connect for ourselves
         loop = asyncio.get_running_loop()
         self._connecting = connecting = loop.create_future()
         try:
@@ -92,6 +97,9 @@ class ScriptConnection:
             self.connects += 1
             connecting.set_result(wire)
             return wire
+        except asyncio.CancelledError:
+            connecting.cancel()  # this caller was cancelled; the ones sharing the attempt try again
+            raise
         except BaseException as exc:
             connecting.set_exception(exc)
             connecting.exception()  # retrieved here; every waiter raises it too

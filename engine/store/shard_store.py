@@ -71,12 +71,6 @@ class ShardStore:
             return await self.r.evalsha(sha, 0, *args)
         return await conn.evalsha(sha, 0, *args)
 
-    def close(self) -> None:
-        """Close the hot-path connections (redis-py's pool belongs to whoever made the client)."""
-        for conn in (self._reads, self._writes):
-            if conn is not None:
-                conn.close()
-
     async def check_layout(self, total_vshards: int) -> None:
         """Refuse to run on data written with a different vshard count (keys would not match)."""
         stored = await self.r.hsetnx(self.keys.meta(), "vshards", total_vshards)

@@ -116,3 +116,18 @@ def test_database_and_password_come_from_the_client(redis_client: redis.Redis) -
 def test_other_transports_are_left_to_redis_py() -> None:
     assert ScriptConnection.for_client(aioredis.Redis.from_url("unix:///tmp/redis.sock")) is None
     assert ScriptConnection.for_client(aioredis.Redis.from_url("rediss://127.0.0.1:6380/0")) is None
+
+
+def test_calls_waiting_for_a_connection_survive_the_connecting_caller_being_cancelled() -> None:
+    async def go() -> None:
+        conn, sha = lean(), await load(ECHO)
+        first = asyncio.ensure_future(conn.evalsha(sha, 0, "first"))
+        others = [asyncio.ensure_future(conn.evalsha(sha, 0, f"o{i}")) for i in range(3)]
+        await asyncio.sleep(0)  # the first caller is connecting, the others wait for it
+        first.cancel()
+        assert await asyncio.gather(*others) == [b"o0", b"o1", b"o2"]
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        conn.close()
+
+    asyncio.run(go())
