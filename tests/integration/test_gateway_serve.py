@@ -60,9 +60,13 @@ class Served:
             text=True,
         )
         self.lines: list[str] = []
+        self.out: list[str] = []
         self.ready = threading.Event()
         self.url = ""
         threading.Thread(target=self._read, daemon=True).start()
+        # stdout is read too: a full pipe would block the server on its next write (Ray forwards
+        # its workers' output to the driver's stdout)
+        threading.Thread(target=self._drain_stdout, daemon=True).start()
         if not self.ready.wait(90) or not self.url:
             self.proc.kill()
             raise AssertionError("serve did not start:\n" + "".join(self.lines[-40:]))
@@ -76,9 +80,23 @@ class Served:
                 self.ready.set()
         self.ready.set()
 
+    def _drain_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.out.append(line)
+
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
         self.proc.send_signal(sig)
-        return self.proc.wait(timeout_s)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(
+                f"serve did not stop within {timeout_s:g} s of signal {sig}; its stderr ends with:\n"
+                + "".join(self.lines[-40:])
+                + "\nand its stdout with:\n"
+                + "".join(self.out[-20:])
+            ) from None
 
     @property
     def stderr(self) -> str:
