@@ -12,12 +12,16 @@ from engine.events import WireEvent
 SubmitFn = Callable[[list[WireEvent]], Awaitable[tuple[list[WireDecision], dict[str, Any]]]]
 """``ShardClient.submit_async``: decisions in event order, plus the SKUs whose quantity changed."""
 ChangedFn = Callable[[dict[str, Any]], None]
-DEFAULT_MAX_INFLIGHT = 4
+DEFAULT_MAX_INFLIGHT = 8
 """Unanswered flushes before a batch waits for one of them (not a config key yet: measured default).
 Two while every flush was a Ray call per shard (see ``MicroBatcher``); with direct links
-(``actors.shard_link``) a flush costs a fraction of that, and four in flight answered more: three
-alternating runs each on the EPYC, capacity 2,303 / 2,634 / 2,992 vs 2,328 / 2,204 / 2,315
-webhooks/s, p99 at 2,000/s 40 / 61 / 35 vs 59 / 49 / 44 ms (noisy; the medians both favour four)."""
+(``actors.shard_link``) a flush costs a fraction of that: four beat two (three alternating runs
+each on the EPYC, p99 at 2,000/s 40 / 61 / 35 vs 59 / 49 / 44 ms), and once the shards' Redis
+calls no longer went through redis-py's client (``engine.store.script_conn``), eight beat four:
+six alternating runs each of ``skusync serve`` at 2,000 webhooks/s, p99 median 40 vs 56 ms (eight
+lower in five of the six pairs), p50 median 6.8 vs 9.3 ms, the same CPU per webhook (750-802 vs
+767-788 us for the whole machine) and the same capacity at 64 connections (2,691-2,943 vs
+2,497-3,011/s). The runs are noisy; every pair favoured eight but one."""
 
 
 class BatcherClosed(RuntimeError):
