@@ -1,11 +1,11 @@
 """A lean pipelined Redis connection for the shard's two hot calls (EVALSHA of fetch and commit).
 
-Why not ``redis.asyncio`` for these two: on the 2-core EPYC machine one ``evalsha`` through
-redis-py 8 costs its caller 119-133 us of CPU (connection pool, retry wrapper, timeouts, event
-dispatch, observability hooks, command packing), 92 us through a bare redis-py ``Connection``, and
-23 us as RESP written to an asyncio transport and parsed by hiredis (``benchmarks`` figures in the
-README). A shard makes two such calls per batch and, at 2,000 webhooks/s, about 500 batches a
-second, so the wrapper alone was a fifth of a core per shard.
+Why not ``redis.asyncio`` for these two: on the 2-core EPYC machine one ``evalsha`` costs its
+caller 133-156 us of CPU through redis-py 8's client (connection pool, retry wrapper, timeouts,
+event dispatch, observability hooks), 76-101 us through a bare redis-py ``Connection`` and 41-58 us
+through this class (``benchmarks/redis_call.py``, three runs). A shard makes two such calls per
+batch and, at 2,000 webhooks/s, about 500 batches a second: through ``skusync serve`` the two
+shards went from 48-52 % to 36-38 % of a core.
 
 The contract is redis-py's, so callers handle one set of errors: replies come back in order; an
 error reply raises ``redis.ResponseError`` (``NoScriptError`` for NOSCRIPT); a lost connection or a

@@ -16,3 +16,9 @@ def test_engine_benchmark_smoke(tmp_path: Path) -> None:
     assert doc["skusync"]["hot_sku"]["decisions"] > 0
     assert doc["restart"]["skus"] == doc["memory"]["skus"]
     assert set(doc["ratios"]) >= {"hot_vs_lua_pipelined", "hot_vs_lua_single"}
+
+
+def test_redis_call_benchmark_smoke(tmp_path: Path) -> None:
+    doc = run_benchmark_smoke("redis_call", tmp_path, "redis_call-smoke.json")
+    assert set(doc["results"]) == {"redis_py_client", "redis_py_connection", "script_connection"}
+    assert all(r["calls"] == 200 and r["cpu_us_per_call"] > 0 for r in doc["results"].values())
