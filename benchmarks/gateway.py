@@ -20,172 +20,22 @@ Usage: python -m benchmarks.gateway [--smoke] [--redis URL] [--out DIR] [--rates
 from __future__ import annotations
 
 import argparse
-import asyncio
-import multiprocessing as mp
 import os
-import subprocess
-import sys
 import tempfile
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS, delete_prefix, write_result
+from benchmarks.gateway_targets import (
+    bare_app,
+    config_toml,
+    gateway_actor,
+    start_process,
+    start_serve,
+    stub_gateway,
+)
 from benchmarks.loadgen import CHANNEL, SECRET, measure
-
-ROOT = Path(__file__).parents[1]
-
-
-# -- targets ------------------------------------------------------------------------------------
-def _bare_app(out: Any) -> None:
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
-    from actors.gateway.server import bind
-
-    async def hello(request: Request) -> JSONResponse:
-        await request.body()  # receive what the gateway receives; do nothing with it
-        return JSONResponse({"hello": "world"})
-
-    sock = bind("127.0.0.1", 0)
-    out.put(sock.getsockname()[1])
-    app = Starlette(routes=[Route("/webhooks/{channel}", hello, methods=["POST"])])
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
-
-
-class StubShards:
-    """Answers every event at once as the ledger would (no Ray, no Redis): isolates the HTTP side."""
-
-    async def submit_async(self, events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        decisions = []
-        for ev in events:
-            lines = [
-                {
-                    "sku": ln["sku"],
-                    "outcome": "accepted",
-                    "delta": -ln["quantity"],
-                    "available": 0,
-                    "version": 1,
-                    "requested": ln["quantity"],
-                    "accepted": ln["quantity"],
-                }
-                for ln in ev["lines"]
-            ]
-            decisions.append(
-                {
-                    "key": ev["key"],
-                    "kind": ev["kind"],
-                    "outcome": "applied",
-                    "lines": lines,
-                    "channel": ev["channel"],
-                    "order_id": ev["order_id"],
-                }
-            )
-        await asyncio.sleep(0)
-        return decisions, {}
-
-
-def _stub_gateway(out: Any, cfg: dict[str, Any]) -> None:
-    from actors.gateway import create_app
-    from actors.gateway.server import GracefulServer, bind, settle_heap, uvicorn_config
-    from engine.config import Config
-
-    app = create_app(Config.model_validate(cfg), StubShards())  # type: ignore[arg-type]
-    sock = bind("127.0.0.1", 0)
-    out.put(sock.getsockname()[1])
-    settle_heap()
-    GracefulServer(uvicorn_config(app)).run(sockets=[sock])
-
-
-def start_process(target: Any, *args: Any) -> tuple[Any, int]:
-    """``target(queue, *args)`` in a process of its own, which puts its port on the queue."""
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    proc = ctx.Process(target=target, args=(out, *args), daemon=True)
-    proc.start()
-    return proc, int(out.get(timeout=60))
-
-
-def config_toml(prefix: str, redis_url: str, token: str) -> str:
-    return (
-        f'[store]\nredis_url = "{redis_url}"\nkey_prefix = "{prefix}"\n'
-        f'[gateway]\nhost = "127.0.0.1"\nport = 0\nadmin_token = "{token}"\n[engine]\nshards = 2\n'
-        f'[[channels]]\nid = "{CHANNEL}"\nkind = "shopify"\nwebhook_secret = "{SECRET}"\n'
-    )
-
-
-def start_serve(config_path: Path, ray_address: str) -> tuple[subprocess.Popen[str], int]:
-    """``skusync serve`` joined to this Ray cluster (the shipped variant); returns (process, port)."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "actors.cli",
-            "serve",
-            "--config",
-            str(config_path),
-            "--ray-address",
-            ray_address,
-        ],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("SKUSYNC_")},
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "gateway serving on " in line:
-            port = int(line.split("serving on ", 1)[1].split()[0].rsplit(":", 1)[1])
-            # keep draining stderr so the server never blocks on a full pipe
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
-            return proc, port
-    raise RuntimeError(f"skusync serve exited with {proc.wait()}")
-
-
-class GatewayInActor:
-    """The alternative measured here: the same app and uvicorn, run on a Ray actor's event loop."""
-
-    async def start(self, config: dict[str, Any]) -> int:
-        import ray
-
-        from actors.gateway import create_app
-        from actors.gateway.server import GracefulServer, bind, uvicorn_config
-        from actors.runtime import NAMESPACE, shard_name
-        from actors.shard_client import ShardClient
-        from engine.config import Config
-        from engine.routing import ShardMap
-
-        cfg = Config.model_validate(config)
-        handles = [
-            ray.get_actor(shard_name(cfg.store.key_prefix, i), namespace=NAMESPACE)
-            for i in range(cfg.engine.shards)
-        ]
-        app = create_app(cfg, ShardClient(handles, ShardMap(cfg.engine.shards, cfg.engine.vshards)))
-        sock = bind("127.0.0.1", 0)
-        self.server = GracefulServer(uvicorn_config(app))
-        self.task = asyncio.get_running_loop().create_task(self.server.serve(sockets=[sock]))
-        while not self.server.started:
-            await asyncio.sleep(0.01)
-        port: int = sock.getsockname()[1]
-        return port
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        await self.task
-
-
-def gateway_actor(cfg: dict[str, Any]) -> tuple[Any, int]:
-    """Start ``GatewayInActor`` (no CPU reserved, like the shards); returns (handle, port)."""
-    import ray
-
-    actor: Any = ray.remote(num_cpus=0)(GatewayInActor).remote()
-    port: int = ray.get(actor.start.remote(cfg), timeout=120)
-    return actor, port
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -221,17 +71,25 @@ def settings_for(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_targets(
-    cfg: dict[str, Any], run: str, settings: dict[str, Any], ray_address: str, with_actor: bool
+    cfg: dict[str, Any],
+    run: str,
+    settings: dict[str, Any],
+    ray_address: str,
+    with_actor: bool,
+    backend: dict[str, list[int]],
 ) -> dict[str, Any]:
     """Measure, one after another: the bare app, the gateway app over stub shards (the HTTP side
-    alone), the gateway process (``skusync serve``) and, optionally, the gateway in a Ray actor."""
+    alone), the gateway process (``skusync serve``) and, optionally, the gateway in a Ray actor.
+
+    ``backend`` names the pids of the shards and of Redis, whose CPU is counted for the two
+    targets that use them."""
     import ray
 
     results: dict[str, Any] = {}
-    for name, target, args in (("bare", _bare_app, ()), ("gateway_stub_shards", _stub_gateway, (cfg,))):
+    for name, target, args in (("bare", bare_app, ()), ("gateway_stub_shards", stub_gateway, (cfg,))):
         proc, port = start_process(target, *args)
         try:
-            results[name] = measure(port, name, run, settings)
+            results[name] = measure(port, name, run, settings, {"gateway": [proc.pid]})
         finally:
             proc.terminate()
             proc.join(30)
@@ -242,18 +100,35 @@ def run_targets(
         )
         served, port = start_serve(path, ray_address)
         try:
-            results["gateway_process"] = measure(port, "proc", run, settings)
+            pids = {"gateway": [served.pid], **backend}
+            results["gateway_process"] = measure(port, "proc", run, settings, pids)
         finally:
             served.terminate()  # SIGTERM: graceful drain
             results["gateway_process"]["serve_exit_status"] = served.wait(60)
     if with_actor:
-        actor, port = gateway_actor(cfg)
+        actor, port, pid = gateway_actor(cfg)
         try:
-            results["gateway_actor"] = measure(port, "actor", run, settings)
+            results["gateway_actor"] = measure(port, "actor", run, settings, {"gateway": [pid], **backend})
         finally:
             ray.get(actor.stop.remote(), timeout=60)
             ray.kill(actor)
     return results
+
+
+def backend_pids(handles: list[Any], redis_url: str) -> dict[str, list[int]]:
+    """The shard actors' pids and, when Redis runs on this machine, its pid (from ``INFO``)."""
+    import ray
+    import redis
+
+    out = {"shards": [int(ray.get(h.stats.remote(), timeout=60)["pid"]) for h in handles]}
+    client = redis.Redis.from_url(redis_url)
+    try:
+        host = client.connection_pool.connection_kwargs.get("host", "")
+        if host in ("127.0.0.1", "localhost", "::1"):
+            out["redis"] = [int(client.info("server")["process_id"])]
+    finally:
+        client.close()
+    return out
 
 
 def checks(results: dict[str, Any], consumed: int) -> dict[str, Any]:
@@ -268,17 +143,17 @@ def checks(results: dict[str, Any], consumed: int) -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> dict[str, Any]:
-    """The figures to quote: per target, capacity and each rate's accepted/s and p50/p99/max."""
+    """The figures to quote: per target, capacity and each rate's accepted/s and p50/p99/max, with
+    the CPU (cores, µs per request) of each group of processes in that phase."""
+    keys = ("accepted_per_s", "p50_ms", "p99_ms", "max_ms", "cpu")
     return {
         name: {
             "capacity_per_s": t["capacity"]["accepted_per_s"],
             "capacity_p99_ms": t["capacity"]["p99_ms"],
+            "capacity_cpu": t["capacity"]["cpu"],
             "capacity_wide_per_s": t["capacity_wide"]["accepted_per_s"],
             "capacity_wide_p99_ms": t["capacity_wide"]["p99_ms"],
-            "rates": {
-                f"{r['offered_per_s']:g}": {k: r[k] for k in ("accepted_per_s", "p50_ms", "p99_ms", "max_ms")}
-                for r in t["rates"]
-            },
+            "rates": {f"{r['offered_per_s']:g}": {k: r[k] for k in keys} for r in t["rates"]},
         }
         for name, t in results.items()
     }
@@ -357,7 +232,10 @@ def main(argv: list[str] | None = None) -> Path:
     skus = [f"B{i:05d}" for i in range(settings["skus"])]
     shards.submit([{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": 10**9} for s in skus])
     try:
-        results = run_targets(cfg, run, settings, ray.get_runtime_context().gcs_address, not a.no_actor)
+        backend = backend_pids(shards.handles, a.redis)
+        results = run_targets(
+            cfg, run, settings, ray.get_runtime_context().gcs_address, not a.no_actor, backend
+        )
         consumed = sum(10**9 - rec["available"] for rec in shards.get_many(skus).values() if rec)
     finally:
         kill_shards(config)

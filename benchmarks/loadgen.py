@@ -12,7 +12,10 @@ import itertools
 import multiprocessing as mp
 import time
 from collections import Counter, deque
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from benchmarks.proc_cpu import CpuMeter, totals, usage
 
 CHANNEL, SECRET = "shop-bench", "bench-webhook-secret"
 PHASES = itertools.count(1)
@@ -173,6 +176,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
         await pool.connect()
     lag: list[float] = []
     t0 = now() + 0.01
+    cpu0 = time.process_time()
     if rate is None:
         feed = iter(requests)
         until = t0 + seconds
@@ -197,7 +201,11 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     except TimeoutError:
         pool.status[-1] += pool.outstanding  # never answered
     pool.close()
-    return summary(pool, max(pool.last - t0, 1e-9), rate, lag)
+    elapsed = max(pool.last - t0, 1e-9)
+    result = summary(pool, elapsed, rate, lag)
+    result["elapsed_s"] = round(elapsed, 3)
+    result["loadgen_cpu"] = usage(time.process_time() - cpu0, len(pool.latencies), elapsed)
+    return result
 
 
 def summary(pool: Pool, elapsed: float, rate: float | None, lag: list[float]) -> dict[str, Any]:
@@ -256,17 +264,38 @@ def phase(
     return result
 
 
-def measure(port: int, name: str, run: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """Warm up, then every fixed rate, then the closed-loop capacity phase, against one target."""
+def metered_phase(
+    port: int,
+    tag: str,
+    rate: float | None,
+    seconds: float,
+    settings: dict[str, Any],
+    pids: Mapping[str, Sequence[int]],
+) -> dict[str, Any]:
+    """``phase``, plus the CPU each group of the target's processes and the load generator used."""
+    meter = CpuMeter(pids)
+    result = phase(port, tag, rate, seconds, settings)
+    cpu = meter.result(result["answered"], result["elapsed_s"])
+    cpu["loadgen"] = result.pop("loadgen_cpu")
+    result["cpu"] = cpu | {"total": totals(cpu)}
+    print(f"    cpu: {result['cpu']}", flush=True)
+    return result
+
+
+def measure(
+    port: int, name: str, run: str, settings: dict[str, Any], pids: Mapping[str, Sequence[int]]
+) -> dict[str, Any]:
+    """Warm up, then every fixed rate, then the closed-loop capacity phases, against one target
+    whose processes are ``pids`` (grouped by role, for the CPU figures)."""
     warmup = phase(port, f"{run}-{name}-warm", settings["warm_rate"], settings["warm_s"], settings)
     rates = []
     for rate in settings["rates"]:
         time.sleep(settings["pause_s"])
-        rates.append(phase(port, f"{run}-{name}-{rate}", rate, settings["seconds"], settings))
+        rates.append(metered_phase(port, f"{run}-{name}-{rate}", rate, settings["seconds"], settings, pids))
     time.sleep(settings["pause_s"])
-    capacity = phase(port, f"{run}-{name}-cap", None, settings["capacity_s"], settings)
+    capacity = metered_phase(port, f"{run}-{name}-cap", None, settings["capacity_s"], settings, pids)
     time.sleep(settings["pause_s"])
     # many more connections in flight: bigger batches, so the per-call costs are shared by more events
     wide = {**settings, "closed_conns": settings["wide_conns"]}
-    capacity_wide = phase(port, f"{run}-{name}-capwide", None, settings["capacity_s"], wide)
+    capacity_wide = metered_phase(port, f"{run}-{name}-capwide", None, settings["capacity_s"], wide, pids)
     return {"warmup": warmup, "rates": rates, "capacity": capacity, "capacity_wide": capacity_wide}

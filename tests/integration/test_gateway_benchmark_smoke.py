@@ -23,3 +23,8 @@ def test_gateway_benchmark_smoke(ray_cluster: None, tmp_path: Path) -> None:
     assert doc["results"]["gateway_process"]["serve_exit_status"] == 0
     assert doc["checks"]["conserved"], doc["checks"]
     assert {"gateway_process_vs_bare_capacity", "actor_vs_process_capacity"} <= set(doc["ratios"])
+    # CPU is counted per role from /proc: the shards and Redis only behind the real-shard targets
+    proc_cpu = doc["results"]["gateway_process"]["rates"][0]["cpu"]
+    assert {"gateway", "shards", "redis", "loadgen", "total"} <= set(proc_cpu), proc_cpu
+    assert proc_cpu["gateway"]["us_per_request"] > 0 and proc_cpu["shards"]["us_per_request"] > 0
+    assert set(doc["results"]["bare"]["capacity"]["cpu"]) == {"gateway", "loadgen", "total"}
