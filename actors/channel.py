@@ -20,7 +20,8 @@ from actors.tasks import Tasks
 from adapters.base import PushResult
 from engine.backoff import Backoff
 from engine.budget_reports import BudgetReports
-from engine.channel_sync import SOURCE_GUARD_S, ChannelSync, Offered, Recorded, Reply, Send, Target, rules_for
+from engine.channel_records import Offered, Recorded, Reply, Send, Target
+from engine.channel_sync import SOURCE_GUARD_S, ChannelSync, rules_for
 from engine.config import ChannelConfig
 from engine.store.channel_store import ChannelStore
 from engine.store.keys import Keys

@@ -10,7 +10,7 @@ import httpx
 
 from adapters.base import ListingUpdate, OutboundAdapter, PushResult, adapter_for
 from engine.backoff import is_transient_error
-from engine.channel_sync import DeadLetter, Reply, Send
+from engine.channel_records import DeadLetter, Reply, Send
 from engine.config import ChannelConfig
 from engine.store.channel_store import DlqEntry
 

@@ -25,7 +25,8 @@ from actors.runtime import ensure_channels, ensure_shards, kill_channels, kill_s
 from actors.shard_client import ShardClient
 from adapters.sim_core import serve_in_thread
 from adapters.sim_shoppers import ShopperConfig
-from engine.channel_sync import Synced, rules_for
+from engine.channel_records import Synced
+from engine.channel_sync import rules_for
 from engine.config import Config
 from engine.routing import ShardMap
 from engine.store.channel_store import ChannelStore

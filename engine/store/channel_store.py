@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from engine.channel_sync import DeadLetter, Synced, Target
+from engine.channel_records import DeadLetter, Synced, Target
 from engine.store.keys import Keys
 
 _VERSION = """local function ver(raw)

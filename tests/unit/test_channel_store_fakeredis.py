@@ -6,7 +6,7 @@ import asyncio
 
 import fakeredis
 
-from engine.channel_sync import Synced, Target
+from engine.channel_records import Synced, Target
 from engine.store.channel_store import ChannelStore, DlqEntry, dlq_entries
 from engine.store.keys import Keys
 

@@ -9,7 +9,8 @@ import pytest
 
 from engine.backoff import Backoff
 from engine.buffer_rules import BufferRule, BufferRules
-from engine.channel_sync import SOURCE_GUARD_S, ChannelSync, Reply, Send, Synced, Target, rules_for
+from engine.channel_records import Reply, Send, Synced, Target
+from engine.channel_sync import SOURCE_GUARD_S, ChannelSync, rules_for
 from engine.config import ChannelConfig
 from tests.unit.clock import FakeClock
 

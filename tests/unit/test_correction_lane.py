@@ -6,7 +6,8 @@ import random
 
 from engine.backoff import Backoff
 from engine.buffer_rules import BufferRules
-from engine.channel_sync import ChannelSync, Reply, Target
+from engine.channel_records import Reply, Target
+from engine.channel_sync import ChannelSync
 from tests.unit.clock import FakeClock
 
 

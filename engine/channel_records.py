@@ -1,0 +1,118 @@
+"""What a channel's sync state is made of: targets, what a channel lists, sends, replies, dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+Ids = Mapping[str, Any]
+"""A SKU's listing identifiers on one channel (product, variant, inventory item: per adapter)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Master state to mirror: ``available`` units at master ``version``, last changed by ``source``
+    at ``at`` (the event's own time, e.g. when the marketplace took the order)."""
+
+    available: int
+    version: int
+    source: str | None = None
+    at: float | None = None
+
+    def encode(self) -> bytes:
+        """JSON form kept in the durable pending set and the dead-letter queue."""
+        return orjson.dumps(self)
+
+    @classmethod
+    def decode(cls, raw: bytes | str | Mapping[str, Any]) -> Target:
+        """Inverse of ``encode``; also accepts the mapping a shard sends (``available``, ``version``)."""
+        data = raw if isinstance(raw, Mapping) else orjson.loads(raw)
+        source, at = data.get("source"), data.get("at")
+        return cls(
+            int(data["available"]),
+            int(data["version"]),
+            None if source is None else str(source),
+            None if at is None else float(at),
+        )
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What the channel is known to list: ``listed`` units for master ``version`` (``available`` then).
+
+    ``at`` is when we last pushed this SKU (None if the channel got there on its own, see ``offer``).
+    """
+
+    version: int
+    available: int
+    listed: int
+    at: float | None = None
+
+    def encode(self) -> bytes:
+        """JSON form kept in the channel's listed hash."""
+        return orjson.dumps(self)
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Synced:
+        return cls(**orjson.loads(raw))
+
+
+@dataclass(frozen=True)
+class Send:
+    """One SKU's part of a request: set ``quantity`` (for ``target``) on the listing ``ids``."""
+
+    sku: str
+    target: Target
+    quantity: int
+    ids: Ids
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A SKU given up on: what was last ``sent``, the newest ``target`` (what a redrive pushes), why."""
+
+    sent: Send
+    target: Target
+    attempts: int
+    error: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A channel's answer to one request in engine terms (the actor converts the adapter's result).
+
+    SKUs named in neither ``ok`` nor ``failed`` are retried. ``throttled`` says the channel refused for
+    rate, not for the SKU, so the retry does not count as an attempt.
+    """
+
+    ok: Iterable[str] = ()
+    failed: Mapping[str, str] = field(default_factory=dict)
+    retry_after_s: float | None = None
+    throttled: bool = False
+    error: str = ""
+
+
+@dataclass
+class Offered:
+    """Outcome of ``offer``/``redrive``/``set_catalog``.
+
+    ``persist``: targets to add to the durable pending set (unknown SKUs included, so a later catalog
+    that lists them still pushes). ``settled``: SKUs the channel already lists right, to record as
+    synced without a request. ``unknown``: SKUs missing from the catalog, reported and not pushed.
+    """
+
+    persist: dict[str, Target] = field(default_factory=dict)
+    settled: dict[str, Synced] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Recorded:
+    """Outcome of ``record``: SKUs now synced, SKUs to retry (at clock time), SKUs given up on."""
+
+    acked: dict[str, Synced] = field(default_factory=dict)
+    retry_at: dict[str, float] = field(default_factory=dict)
+    dead: list[DeadLetter] = field(default_factory=list)
