@@ -15,6 +15,7 @@ from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from benchmarks.answers import Answer, summary, timeline
 from benchmarks.proc_cpu import CpuMeter, totals, usage
 
 CHANNEL, SECRET = "shop-bench", "bench-webhook-secret"
@@ -114,6 +115,9 @@ class Pool:
         self.idle: deque[Conn] = deque()
         self.waiting: deque[tuple[bytes, float]] = deque()
         self.latencies: list[float] = []
+        self.answers: list[Answer] = []
+        """(scheduled, latency, status) per answer, kept for a phase that asks for its timeline."""
+        self.keep_answers = False
         self.status: Counter[int] = Counter()
         self.outstanding, self.last = 0, 0.0
         self.drained = asyncio.Event()
@@ -149,6 +153,8 @@ class Pool:
     def answered(self, conn: Conn, code: int, scheduled: float) -> None:
         self.last = now()
         self.latencies.append(self.last - scheduled)
+        if self.keep_answers:
+            self.answers.append((scheduled, self.last - scheduled, code))
         self.status[code] += 1
         self.outstanding -= 1
         if self.next is not None:
@@ -172,6 +178,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     # built before the clock starts; order ids are unique per phase (the ledger counts an order once)
     requests = signed_requests(spec["tag"], n, spec["skus"], spec["first_id"])
     pool = Pool(spec["port"])
+    pool.keep_answers = bool(spec.get("timeline_s"))
     for _ in range(spec["conns"]):
         await pool.connect()
     lag: list[float] = []
@@ -202,30 +209,13 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
         pool.status[-1] += pool.outstanding  # never answered
     pool.close()
     elapsed = max(pool.last - t0, 1e-9)
-    result = summary(pool, elapsed, rate, lag)
+    result = summary(pool.latencies, pool.status, elapsed, rate, lag)
     result["elapsed_s"] = round(elapsed, 3)
+    if pool.keep_answers:
+        result["t0_unix"] = time.time() - (now() - t0)
+        result["timeline"] = timeline(pool.answers, t0, spec["timeline_s"], spec.get("slow_ms", 100.0))
     result["loadgen_cpu"] = usage(time.process_time() - cpu0, len(pool.latencies), elapsed)
     return result
-
-
-def summary(pool: Pool, elapsed: float, rate: float | None, lag: list[float]) -> dict[str, Any]:
-    ms = sorted(x * 1000 for x in pool.latencies)
-    lag_ms = sorted(x * 1000 for x in lag)
-
-    def pct(values: list[float], p: float) -> float:
-        return round(values[min(len(values) - 1, int(p * len(values)))], 2) if values else 0.0
-
-    return {
-        "offered_per_s": rate,
-        "answered": len(ms),
-        "ok": pool.status[200],
-        "statuses": {str(k): v for k, v in sorted(pool.status.items())},
-        "accepted_per_s": round(pool.status[200] / elapsed, 1),
-        "p50_ms": pct(ms, 0.50),
-        "p99_ms": pct(ms, 0.99),
-        "max_ms": round(ms[-1], 2) if ms else 0.0,
-        "send_lag_p99_ms": pct(lag_ms, 0.99),
-    }
 
 
 def _loadgen(spec: dict[str, Any], out: Any) -> None:
@@ -251,6 +241,8 @@ def phase(
         "conns": conns,
         "closed_cap_per_s": settings["closed_cap_per_s"],
         "first_id": next(PHASES) * 100_000_000,
+        "timeline_s": settings.get("timeline_s"),
+        "slow_ms": settings.get("slow_ms", 100.0),
     }
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
@@ -260,7 +252,8 @@ def phase(
         result: dict[str, Any] = out.get(timeout=seconds + 240)
     finally:
         proc.join(30)
-    print(f"  {tag}: {result}", flush=True)
+    shown = {k: v for k, v in result.items() if k not in ("timeline", "loadgen_cpu", "t0_unix")}
+    print(f"  {tag}: {shown}", flush=True)
     return result
 
 

@@ -1,4 +1,4 @@
-"""The gateway's ASGI app: webhook and admin routes over one micro-batcher feeding the shard actors."""
+"""The gateway's ASGI app: webhook and admin routes over per-shard micro-batchers feeding the shard actors."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from actors.gateway import admin, dlq, orders, reconcile
-from actors.gateway.batcher import MicroBatcher
 from actors.gateway.channels import ChannelActors
 from actors.gateway.metrics import GatewayMetrics
+from actors.gateway.shard_batchers import ShardBatchers
 from actors.gateway.state import Gateway, InboundRoute, Shards
 from actors.gateway.views import StoreViews
 from actors.gateway.webhooks import WebhookEndpoint, fast_path_params, webhook
@@ -100,7 +100,13 @@ def create_app(
     gateway = Gateway(
         config=config,
         shards=shard_client,
-        batcher=MicroBatcher(submit, config.gateway.batch_max_events, config.gateway.batch_max_wait_ms),
+        batcher=ShardBatchers(
+            submit,
+            shard_map.shard,
+            config.engine.shards,
+            config.gateway.batch_max_events,
+            config.gateway.batch_max_wait_ms,
+        ),
         metrics=metrics,
         views=StoreViews(redis, Keys(config.store.key_prefix), shard_map),
         inbound=inbound,

@@ -48,7 +48,7 @@ class GatewayMetrics:
         )
         self.batch_events = Histogram(
             "skusync_gateway_batch_events",
-            "Events per micro-batch flush.",
+            "Events per micro-batch flush (one shard's).",
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )

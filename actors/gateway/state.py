@@ -10,8 +10,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.gateway.batcher import MicroBatcher
 from actors.gateway.metrics import GatewayMetrics
+from actors.gateway.shard_batchers import ShardBatchers
 from actors.gateway.views import StoreViews
 from adapters.base import InboundAdapter
 from engine.config import ChannelConfig, Config
@@ -53,7 +53,7 @@ class Gateway:
 
     config: Config
     shards: Shards
-    batcher: MicroBatcher
+    batcher: ShardBatchers
     metrics: GatewayMetrics
     views: StoreViews
     inbound: dict[str, InboundRoute]
@@ -61,7 +61,7 @@ class Gateway:
     admin_token: bytes
 
     async def decide(self, events: list[WireEvent]) -> list[WireDecision]:
-        """Decide events through the micro-batcher; returns once they are durable, and counts them."""
+        """Decide events through the shards' micro-batchers; returns once durable, and counts them."""
         decisions = await self.batcher.submit(events)
         self.metrics.count(decisions)
         return decisions

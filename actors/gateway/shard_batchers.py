@@ -1,0 +1,92 @@
+"""One micro-batcher per shard, so a shard that is slow or restarting holds up only its own events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+
+from actors.gateway.batcher import DEFAULT_MAX_INFLIGHT, BatcherClosed, MicroBatcher, SubmitFn
+from engine.decisions import WireDecision
+from engine.events import WireEvent
+from engine.partition import partition
+from engine.wire import merge_parts
+
+
+class ShardBatchers:
+    """Splits each caller's events by owning shard and queues each part on that shard's batcher.
+
+    Why not one batcher for all shards: a flush then waited for every shard it touched, and at most
+    ``max_inflight`` flushes could be unanswered. When a shard was killed under 1,000 webhooks/s,
+    every flush in flight waited for its restart and no new flush could leave, so the webhooks of
+    the healthy shard waited too (every answer for about 1.1 s; ``benchmarks/failover.py``). With a
+    batcher per shard, each has its own in-flight budget and answers its callers as soon as its
+    shard has decided. A request whose events span shards still answers when all its parts are
+    decided (its decisions are merged per event, as ``ShardClient`` does for a flush).
+
+    ``submit`` receives events that all belong to one shard; a ``ShardClient`` routes them there.
+    """
+
+    def __init__(
+        self,
+        submit: SubmitFn,
+        shard_of: Callable[[str], int],
+        shards: int,
+        max_events: int = 512,
+        max_wait_ms: float = 2.0,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+    ) -> None:
+        if shards < 1:
+            raise ValueError("shards must be >= 1")
+        self.shard_of = shard_of
+        self.batchers = [
+            MicroBatcher(submit, max_events, max_wait_ms, None, max_inflight) for _ in range(shards)
+        ]
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        """Events waiting for a flush, all shards."""
+        return sum(b.pending for b in self.batchers)
+
+    @property
+    def inflight(self) -> int:
+        """Flushes submitted and not yet answered, all shards."""
+        return sum(b.inflight for b in self.batchers)
+
+    @property
+    def flushes(self) -> int:
+        """Flushes so far, all shards."""
+        return sum(b.flushes for b in self.batchers)
+
+    async def submit(self, events: list[WireEvent]) -> list[WireDecision]:
+        """Decide ``events``; returns their decisions in order once every part is durable.
+
+        Raises ``BatcherClosed`` while draining, and whatever a shard's flush raised (the parts on
+        other shards may have been decided: a retry with the same keys gets the same answers).
+        """
+        if self._closed:
+            raise BatcherClosed("gateway is shutting down")
+        if not events:
+            return []
+        parts = partition(events, self.shard_of)
+        first_shard = parts[0][1]
+        if len(parts) == len(events) and all(shard == first_shard for _, shard, _ in parts):
+            # the common case (a webhook's events on one shard, none split): no merge needed
+            return await self.batchers[first_shard].submit(events)
+        per_shard: dict[int, list[tuple[int, WireEvent]]] = defaultdict(list)
+        for i, shard, part in parts:
+            per_shard[shard].append((i, part))
+        answers = await asyncio.gather(
+            *(self.batchers[shard].submit([p for _, p in items]) for shard, items in per_shard.items())
+        )
+        slots: list[list[WireDecision]] = [[] for _ in events]
+        for items, decisions in zip(per_shard.values(), answers, strict=True):
+            for (i, _), decision in zip(items, decisions, strict=True):
+                slots[i].append(decision)
+        return [merge_parts(ev, got) for ev, got in zip(events, slots, strict=True)]
+
+    async def drain(self) -> None:
+        """Stop taking events on every shard, flush what is queued, and wait for every answer."""
+        self._closed = True
+        await asyncio.gather(*(b.drain() for b in self.batchers))
