@@ -14,6 +14,8 @@ SubmitFn = Callable[[list[WireEvent]], Awaitable[tuple[list[WireDecision], dict[
 ChangedFn = Callable[[dict[str, Any]], None]
 DEFAULT_MAX_INFLIGHT = 8
 """Unanswered flushes before a batch waits for one of them (not a config key yet: measured default).
+The gateway runs one batcher per shard (``actors.gateway.shard_batchers``), so this is per shard;
+the measurements below were made with one batcher for all shards, whose flushes went to both.
 Two while every flush was a Ray call per shard (see ``MicroBatcher``); with direct links
 (``actors.shard_link``) a flush costs a fraction of that: four beat two (three alternating runs
 each on the EPYC, p99 at 2,000/s 40 / 61 / 35 vs 59 / 49 / 44 ms), and once the shards' Redis
