@@ -24,6 +24,9 @@ from engine.wire import WireDecision, WireEvent, encode_events, merge_parts
 RETRYABLE = (RayActorError, ActorUnavailableError, StoreUnavailable, FencedError, LinkRetry)
 
 
+ENDPOINT_POLL_S = 0.05
+"""How often a restarting shard is asked for its link endpoint (see ``ShardClient._endpoint``)."""
+
 Links = dict[int, "asyncio.Task[LinkClient]"]
 """Shard index -> the task opening (or that opened) its direct link."""
 
@@ -55,6 +58,8 @@ class ShardClient:
         self._loop_links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Links]
         self._loop_links = weakref.WeakKeyDictionary()
         self.links_opened = 0
+        self.endpoint_wait_s = 10.0
+        """How long a link to a restarting shard is waited for before the batch goes as a Ray call."""
 
     def _plan(
         self, events: list[WireEvent]
@@ -123,17 +128,22 @@ class ShardClient:
                 delay = min(delay * 2, 1.0)
 
     async def _send(self, shard: int, blob: bytes) -> bytes:
-        """One attempt: over the shard's direct link if it has one, else (or if it broke) through Ray.
+        """One attempt: over the shard's direct link if it has one, else (or if it broke twice)
+        through Ray.
 
         A batch whose link broke may have been decided; sending it again is safe (idempotency
-        keys), and the Ray call waits for a restarting shard, which a link cannot.
+        keys). After a break the batch goes over a link to the shard's next activation, opened
+        once it runs (``_endpoint``); if that one breaks too, or none can be opened, the Ray call
+        waits for the shard.
         """
-        link = await self._link(shard) if self.direct else None
-        if link is not None:
+        for _ in range(2):
+            link = await self._link(shard) if self.direct else None
+            if link is None:
+                break
             try:
                 return await link.call(blob)
             except LinkDown:
-                self._forget(shard)  # the shard died or restarted: Ray this time, a new link next time
+                self._forget(shard)  # the shard died or restarted: a link to its next activation
             except (LinkRetry, LinkFailed):
                 self._forget(shard)  # a fenced shard has a newer activation with its own endpoint
                 raise
@@ -157,11 +167,42 @@ class ShardClient:
             return None
 
     async def _open(self, shard: int) -> LinkClient:
-        endpoint = await self.handles[shard].endpoint.remote()
+        endpoint = await self._endpoint(shard)
         host, port = address_for(endpoint, ray.util.get_node_ip_address())
         link = await LinkClient.connect(host, port, endpoint["token"])
         self.links_opened += 1
         return link
+
+    async def _endpoint(self, shard: int) -> dict[str, Any]:
+        """The shard's link endpoint, asked again every ``ENDPOINT_POLL_S`` until one call answers.
+
+        While a shard restarts, Ray holds a call made to it and fails it about 1.1 s later even
+        when the new activation runs sooner, and a call made once it runs is answered at once: a
+        fresh call every 50 ms finds the new activation within 50 ms of its start (the engine
+        benchmark's restart probe does the same). A refusal from the shard itself (one without a
+        link) is raised at once; Ray's restart errors are waited out until ``endpoint_wait_s``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.endpoint_wait_s
+        calls: set[asyncio.Future[Any]] = set()
+        try:
+            while True:
+                calls.add(asyncio.ensure_future(self.handles[shard].endpoint.remote()))
+                done, calls = await asyncio.wait(
+                    calls, timeout=ENDPOINT_POLL_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                for call in done:
+                    exc = call.exception()
+                    if exc is None:
+                        endpoint: dict[str, Any] = call.result()
+                        return endpoint
+                    if not isinstance(exc, RETRYABLE) or loop.time() > deadline:
+                        raise exc
+                if loop.time() > deadline:
+                    raise TimeoutError(f"shard {shard} gave no endpoint within {self.endpoint_wait_s} s")
+        finally:
+            for call in calls:
+                call.cancel()
 
     def _forget(self, shard: int) -> None:
         task = self._links().pop(shard, None)

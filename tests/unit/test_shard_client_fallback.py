@@ -1,4 +1,4 @@
-"""``ShardClient.submit_async`` falls back to the actor call when a shard offers no direct link."""
+"""``ShardClient`` without a live link: no link means the actor call, a restarting shard is polled."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
+from ray.exceptions import ActorUnavailableError
 
 from actors.shard_client import ShardClient
 from engine.routing import ShardMap
@@ -50,3 +52,51 @@ def test_no_link_means_the_actor_call_not_a_failure() -> None:
 
     assert [d["key"] for d in asyncio.run(run())] == ["k0", "k1", "k2"]
     assert shard.batches == 2 and client.links_opened == 0
+
+
+class RestartingShard:
+    """Ray's behaviour while an actor restarts: calls made before the new activation runs are held
+    and then fail; calls made after it runs are answered at once."""
+
+    def __init__(self, up_after_s: float, held_for_s: float) -> None:
+        self.up_after_s, self.held_for_s = up_after_s, held_for_s
+        self.started = 0.0
+        self.calls = 0
+        self.endpoint = Method(self._endpoint)
+
+    async def _endpoint(self) -> dict[str, Any]:
+        self.calls += 1
+        loop = asyncio.get_running_loop()
+        if loop.time() - self.started < self.up_after_s:
+            await asyncio.sleep(self.held_for_s)
+            raise ActorUnavailableError("restarting", None)
+        return {"token": "t", "port": 1}
+
+
+def test_a_restarting_shard_is_asked_again_instead_of_waiting_on_one_held_call() -> None:
+    shard = RestartingShard(up_after_s=0.2, held_for_s=5.0)
+    client = ShardClient([shard], ShardMap(1, vshards=4))
+
+    async def run() -> tuple[dict[str, Any], float]:
+        loop = asyncio.get_running_loop()
+        shard.started = loop.time()
+        endpoint = await client._endpoint(0)
+        return endpoint, loop.time() - shard.started
+
+    endpoint, took = asyncio.run(run())
+    assert endpoint["token"] == "t"
+    # answered by a call made after the shard came back, long before the first call's 5 s hold ends
+    assert took < shard.held_for_s and shard.calls >= 2
+
+
+def test_a_shard_that_never_answers_gives_up_at_the_endpoint_deadline() -> None:
+    shard = RestartingShard(up_after_s=60.0, held_for_s=0.01)
+    client = ShardClient([shard], ShardMap(1, vshards=4))
+    client.endpoint_wait_s = 0.3
+
+    async def run() -> None:
+        shard.started = asyncio.get_running_loop().time()
+        await client._endpoint(0)
+
+    with pytest.raises(ActorUnavailableError):
+        asyncio.run(run())
