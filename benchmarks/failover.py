@@ -23,13 +23,13 @@ import os
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, delete_prefix, write_result
+from benchmarks.bench_shards import bench_shards
+from benchmarks.common import RESULTS, write_result
 from benchmarks.gateway_targets import config_toml, start_serve
-from benchmarks.loadgen import CHANNEL, SECRET, phase
+from benchmarks.loadgen import phase
 
 
 def settings_for(a: argparse.Namespace) -> dict[str, Any]:
@@ -118,50 +118,26 @@ def main(argv: list[str] | None = None) -> Path:
 
     import ray
 
-    from actors.runtime import ensure_shards, kill_shards, start_ray
-    from actors.shard_client import ShardClient
-    from engine.config import Config
-    from engine.routing import ShardMap
-
-    started_ray = not ray.is_initialized()
-    start_ray(num_cpus=2)
-    run = uuid.uuid4().hex[:6]
-    token = uuid.uuid4().hex
-    cfg = {
-        "store": {"redis_url": a.redis, "key_prefix": f"benchfo{run}"},
-        "gateway": {"admin_token": token, "port": 0},
-        "engine": {"shards": 2},
-        "channels": [{"id": CHANNEL, "kind": "shopify", "webhook_secret": SECRET}],
-    }
-    config = Config.model_validate(cfg)
-    handles = ensure_shards(config, a.redis)
-    shards = ShardClient(handles, ShardMap(config.engine.shards, config.engine.vshards))
-    skus = [f"B{i:05d}" for i in range(settings["skus"])]
-    shards.submit([{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": 10**9} for s in skus])
     kills: list[dict[str, Any]] = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "skusync.toml"
-            path.write_text(config_toml(config.store.key_prefix, a.redis, token))
-            served, port = start_serve(path, ray.get_runtime_context().gcs_address)
-            try:
-                warm = phase(port, f"{run}-warm", settings["warm_rate"], settings["warm_s"], settings)
-                for k in range(settings["kills"]):
-                    shard = k % len(handles)
-                    outcome = kill_during_phase(port, f"{run}-kill{k}", handles[shard], settings)
-                    outcome["shard"] = shard
-                    kills.append(outcome)
-                    wait_until_answering(handles[shard])
-                    time.sleep(1.0)
-            finally:
-                served.terminate()
-                served.wait(60)
-        consumed = sum(10**9 - rec["available"] for rec in shards.get_many(skus).values() if rec)
-    finally:
-        kill_shards(config)
-        delete_prefix(a.redis, config.store.key_prefix)
-        if started_ray:
-            ray.shutdown()
+    with bench_shards(a.redis, "fo", settings["skus"]) as bench, tempfile.TemporaryDirectory() as tmp:
+        handles = bench.client.handles
+        run = bench.cfg["store"]["key_prefix"][-6:]
+        path = Path(tmp) / "skusync.toml"
+        path.write_text(config_toml(bench.cfg["store"]["key_prefix"], a.redis, bench.token))
+        served, port = start_serve(path, ray.get_runtime_context().gcs_address)
+        try:
+            warm = phase(port, f"{run}-warm", settings["warm_rate"], settings["warm_s"], settings)
+            for k in range(settings["kills"]):
+                shard = k % len(handles)
+                outcome = kill_during_phase(port, f"{run}-kill{k}", handles[shard], settings)
+                outcome["shard"] = shard
+                kills.append(outcome)
+                wait_until_answering(handles[shard])
+                time.sleep(1.0)
+        finally:
+            served.terminate()
+            served.wait(60)
+        consumed = bench.units_taken()
     ok = warm["ok"] + sum(k["ok"] for k in kills)
     not_ok = warm["answered"] - warm["ok"] + sum(k["answered"] - k["ok"] for k in kills)
     payload = {

@@ -22,11 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, delete_prefix, write_result
+from benchmarks.bench_shards import bench_shards
+from benchmarks.common import RESULTS, write_result
 from benchmarks.gateway_targets import (
     bare_app,
     config_toml,
@@ -35,7 +35,7 @@ from benchmarks.gateway_targets import (
     start_serve,
     stub_gateway,
 )
-from benchmarks.loadgen import CHANNEL, SECRET, measure
+from benchmarks.loadgen import measure
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -211,37 +211,12 @@ def main(argv: list[str] | None = None) -> Path:
 
     import ray
 
-    from actors.runtime import ensure_shards, kill_shards, start_ray
-    from actors.shard_client import ShardClient
-    from engine.config import Config
-    from engine.routing import ShardMap
-
-    started_ray = not ray.is_initialized()
-    start_ray(num_cpus=2)
-    run = uuid.uuid4().hex[:6]
-    cfg = {
-        "store": {"redis_url": a.redis, "key_prefix": f"benchgw{run}"},
-        "gateway": {"admin_token": uuid.uuid4().hex, "port": 0},
-        "engine": {"shards": 2},
-        "channels": [{"id": CHANNEL, "kind": "shopify", "webhook_secret": SECRET}],
-    }
-    config = Config.model_validate(cfg)
-    shards = ShardClient(
-        ensure_shards(config, a.redis), ShardMap(config.engine.shards, config.engine.vshards)
-    )
-    skus = [f"B{i:05d}" for i in range(settings["skus"])]
-    shards.submit([{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": 10**9} for s in skus])
-    try:
-        backend = backend_pids(shards.handles, a.redis)
-        results = run_targets(
-            cfg, run, settings, ray.get_runtime_context().gcs_address, not a.no_actor, backend
-        )
-        consumed = sum(10**9 - rec["available"] for rec in shards.get_many(skus).values() if rec)
-    finally:
-        kill_shards(config)
-        delete_prefix(a.redis, config.store.key_prefix)
-        if started_ray:
-            ray.shutdown()
+    with bench_shards(a.redis, "gw", settings["skus"]) as bench:
+        backend = backend_pids(bench.client.handles, a.redis)
+        run = bench.cfg["store"]["key_prefix"][-6:]
+        address = ray.get_runtime_context().gcs_address
+        results = run_targets(bench.cfg, run, settings, address, not a.no_actor, backend)
+        consumed = bench.units_taken()
     ratio = ratios(results)
     payload = {
         "smoke": a.smoke,
