@@ -143,9 +143,9 @@ class ShardClient:
             try:
                 return await link.call(blob)
             except LinkDown:
-                self._forget(shard)  # the shard died or restarted: a link to its next activation
+                self._forget(shard, link)  # the shard died or restarted: a link to its next activation
             except (LinkRetry, LinkFailed):
-                self._forget(shard)  # a fenced shard has a newer activation with its own endpoint
+                self._forget(shard, link)  # a fenced shard has a newer activation with its own endpoint
                 raise
         reply: bytes = await self.handles[shard].apply_batch.remote(blob)
         return reply
@@ -204,10 +204,17 @@ class ShardClient:
             for call in calls:
                 call.cancel()
 
-    def _forget(self, shard: int) -> None:
-        task = self._links().pop(shard, None)
-        if task is not None and task.done() and not task.cancelled() and task.exception() is None:
-            task.result().abort()
+    def _forget(self, shard: int, link: LinkClient) -> None:
+        """Close ``link`` and stop using it, leaving alone a newer link that already replaced it.
+
+        Several batches in flight on one link fail together; the first to get here may already
+        have opened the next activation's link, which a later one must not drop (it would be left
+        open and unused, and opened again).
+        """
+        link.abort()
+        links = self._links()
+        if _opened(links.get(shard)) is link:
+            del links[shard]
 
     def get(self, sku: str) -> dict[str, Any] | None:
         """Committed record of a SKU from its owner."""
@@ -260,4 +267,12 @@ def _usable(task: asyncio.Task[LinkClient]) -> bool:
     """Still opening, or open and not broken."""
     if not task.done():
         return True
-    return not task.cancelled() and task.exception() is None and not task.result().closed
+    link = _opened(task)
+    return link is not None and not link.closed
+
+
+def _opened(task: asyncio.Task[LinkClient] | None) -> LinkClient | None:
+    """The link an opening task produced, or None while it runs or if it failed."""
+    if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+        return None
+    return task.result()

@@ -100,3 +100,29 @@ def test_a_shard_that_never_answers_gives_up_at_the_endpoint_deadline() -> None:
 
     with pytest.raises(ActorUnavailableError):
         asyncio.run(run())
+
+
+class FakeLink:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def abort(self) -> None:
+        self.closed = True
+
+
+def test_a_late_failure_on_the_old_link_leaves_its_replacement_alone() -> None:
+    client = ShardClient([NoLinkShard()], ShardMap(1, vshards=4))
+
+    async def run() -> None:
+        old, new = FakeLink(), FakeLink()
+        loop = asyncio.get_running_loop()
+        opened: asyncio.Future[Any] = loop.create_future()
+        opened.set_result(new)
+        client._links()[0] = opened  # type: ignore[assignment]  # the first failure opened ``new``
+        client._forget(0, old)  # type: ignore[arg-type]  # a second batch on ``old`` fails later
+        assert old.closed and not new.closed
+        assert client._links()[0] is opened
+        client._forget(0, new)  # type: ignore[arg-type]  # ``new`` breaks in its turn: dropped
+        assert new.closed and 0 not in client._links()
+
+    asyncio.run(run())
