@@ -47,6 +47,8 @@ class GatewayConfig(_Section):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     batch_max_events: int = Field(512, ge=1)
     batch_max_wait_ms: float = Field(2.0, ge=0)
+    batch_max_inflight: int = Field(8, ge=1, le=1024)
+    """Unanswered flushes per shard before a shard's batch waits for one (see the gateway's batcher)."""
     order_hold_s: float = Field(120.0, gt=0)
     """How long ``POST /v1/orders`` holds units before a sweeper may release an unfinished order."""
     order_sweep_interval_s: float = Field(5.0, gt=0)

@@ -106,6 +106,7 @@ def create_app(
             config.engine.shards,
             config.gateway.batch_max_events,
             config.gateway.batch_max_wait_ms,
+            config.gateway.batch_max_inflight,
         ),
         metrics=metrics,
         views=StoreViews(redis, Keys(config.store.key_prefix), shard_map),

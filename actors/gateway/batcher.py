@@ -6,14 +6,15 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from engine.config import GatewayConfig
 from engine.decisions import WireDecision
 from engine.events import WireEvent
 
 SubmitFn = Callable[[list[WireEvent]], Awaitable[tuple[list[WireDecision], dict[str, Any]]]]
 """``ShardClient.submit_async``: decisions in event order, plus the SKUs whose quantity changed."""
 ChangedFn = Callable[[dict[str, Any]], None]
-DEFAULT_MAX_INFLIGHT = 8
-"""Unanswered flushes before a batch waits for one of them (not a config key yet: measured default).
+DEFAULT_MAX_INFLIGHT: int = GatewayConfig.model_fields["batch_max_inflight"].default
+"""Unanswered flushes before a batch waits for one of them (``gateway.batch_max_inflight``, per shard).
 The gateway runs one batcher per shard (``actors.gateway.shard_batchers``), so this is per shard;
 the measurements below were made with one batcher for all shards, whose flushes went to both.
 Two while every flush was a Ray call per shard (see ``MicroBatcher``); with direct links

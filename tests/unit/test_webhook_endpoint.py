@@ -100,3 +100,17 @@ def test_a_client_gone_before_its_body_ends_gets_no_answer_and_changes_nothing()
     half = [{"type": "http.request", "body": BODY[:10], "more_body": True}, {"type": "http.disconnect"}]
     assert run(app, scope(BODY), half) == []
     assert shards.seen == []
+
+
+def test_the_batch_settings_reach_one_batcher_per_shard() -> None:
+    config = Config.model_validate(
+        {
+            "gateway": {"batch_max_events": 7, "batch_max_wait_ms": 3, "batch_max_inflight": 2},
+            "engine": {"shards": 3},
+            "channels": [{"id": "shop", "kind": "shopify", "webhook_secret": SECRET}],
+        }
+    )
+    app = create_app(config, Shards(), redis=fakeredis.FakeAsyncRedis())  # type: ignore[arg-type]
+    batchers = app.state.gateway.batcher.batchers
+    assert len(batchers) == 3
+    assert {(b.max_events, b.max_wait_s, b.max_inflight) for b in batchers} == {(7, 0.003, 2)}
