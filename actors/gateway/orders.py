@@ -43,7 +43,7 @@ class PlaceOrder(BaseModel):
 
 
 def coordinator(gateway: Gateway, redis: aioredis.Redis) -> TwoPhaseOrders:
-    """The app's ``TwoPhaseOrders``: its steps travel through the micro-batcher like any admin event."""
+    """The app's ``TwoPhaseOrders``: its steps go through the shards' micro-batchers like any admin event."""
     keys = Keys(gateway.config.store.key_prefix)
     return TwoPhaseOrders(
         redis,
