@@ -14,10 +14,10 @@ import ray
 from ray.exceptions import ActorUnavailableError, RayActorError
 
 from actors.shard_link import LinkClient, LinkDown, LinkFailed, LinkRetry, address_for
-from engine.partition import partition
+from engine.partition import Parts, by_owner, join
 from engine.routing import ShardMap
 from engine.store import FencedError, StoreUnavailable
-from engine.wire import WireDecision, WireEvent, encode_events, merge_parts
+from engine.wire import WireDecision, WireEvent, encode_events
 
 # Ray re-raises an actor's exception as a subclass of the original, so these match remote errors.
 # FencedError is retryable: the handle already points at the newer activation.
@@ -61,32 +61,15 @@ class ShardClient:
         self.endpoint_wait_s = 10.0
         """How long a link to a restarting shard is waited for before the batch goes as a Ray call."""
 
-    def _plan(
-        self, events: list[WireEvent]
-    ) -> tuple[dict[int, list[tuple[int, WireEvent]]], list[list[Any]]]:
-        per_shard: dict[int, list[tuple[int, WireEvent]]] = defaultdict(list)
-        for i, shard, part in partition(events, self.shard_map.shard):
-            per_shard[shard].append((i, part))
-        return per_shard, [[] for _ in events]
-
-    @staticmethod
-    def _merge(events: list[WireEvent], slots: list[list[Any]]) -> list[WireDecision]:
-        return [merge_parts(ev, parts) for ev, parts in zip(events, slots, strict=True)]
-
     def submit(self, events: list[WireEvent]) -> tuple[list[WireDecision], dict[str, Any]]:
         """Decide ``events`` (blocking); returns decisions in order and the changed SKUs."""
-        per_shard, slots = self._plan(events)
-        changed: dict[str, Any] = {}
+        per_shard = by_owner(events, self.shard_map.shard)
         refs = {
             s: self.handles[s].apply_batch.remote(encode_events([p for _, p in items]))
             for s, items in per_shard.items()
         }
-        for s, items in per_shard.items():
-            reply = self._get_with_retry(s, refs[s], items)
-            for (i, _), d in zip(items, reply["decisions"], strict=True):
-                slots[i].append(d)
-            changed.update(reply["changed"])
-        return self._merge(events, slots), changed
+        replies = [self._get_with_retry(s, refs[s], items) for s, items in per_shard.items()]
+        return self._joined(events, per_shard, replies)
 
     def _get_with_retry(self, shard: int, ref: Any, items: list[tuple[int, WireEvent]]) -> dict[str, Any]:
         deadline = time.monotonic() + self.retry_deadline_s
@@ -104,14 +87,19 @@ class ShardClient:
 
     async def submit_async(self, events: list[WireEvent]) -> tuple[list[WireDecision], dict[str, Any]]:
         """``submit`` for an event loop (the gateway): awaits the shards concurrently."""
-        per_shard, slots = self._plan(events)
+        per_shard = by_owner(events, self.shard_map.shard)
         replies = await asyncio.gather(*(self._call_async(s, items) for s, items in per_shard.items()))
+        return self._joined(events, per_shard, replies)
+
+    @staticmethod
+    def _joined(
+        events: list[WireEvent], per_shard: Parts, replies: list[dict[str, Any]]
+    ) -> tuple[list[WireDecision], dict[str, Any]]:
+        """Decisions in event order and every shard's changed SKUs, from one reply per shard."""
         changed: dict[str, Any] = {}
-        for items, reply in zip(per_shard.values(), replies, strict=True):
-            for (i, _), d in zip(items, reply["decisions"], strict=True):
-                slots[i].append(d)
+        for reply in replies:
             changed.update(reply["changed"])
-        return self._merge(events, slots), changed
+        return join(events, per_shard, (r["decisions"] for r in replies)), changed
 
     async def _call_async(self, shard: int, items: list[tuple[int, WireEvent]]) -> dict[str, Any]:
         blob = encode_events([p for _, p in items])

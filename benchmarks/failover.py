@@ -62,16 +62,18 @@ def kill_during_phase(port: int, tag: str, handle: Any, settings: dict[str, Any]
         timer.cancel()
     if not killed_at:
         raise RuntimeError("the phase ended before the kill")
-    return analyse(result, killed_at[0] - result.pop("t0_unix"), settings["slow_ms"])
+    kill_s = killed_at[0] - result.pop("t0_unix")
+    return analyse(result, kill_s, settings["slow_ms"], settings["timeline_s"])
 
 
-def analyse(result: dict[str, Any], kill_s: float, slow_ms: float) -> dict[str, Any]:
-    """Split one phase's timeline at the kill (``kill_s`` seconds after the phase's first send)."""
+def analyse(result: dict[str, Any], kill_s: float, slow_ms: float, bucket_s: float) -> dict[str, Any]:
+    """Split one phase's timeline (buckets ``bucket_s`` wide) at the kill, ``kill_s`` seconds after
+    the phase's first send."""
     timeline: list[dict[str, Any]] = result["timeline"]
-    before = [b for b in timeline if b["t"] + 0.1 <= kill_s]
-    after = [b for b in timeline if b["t"] + 0.1 > kill_s]
+    before = [b for b in timeline if b["t"] + bucket_s <= kill_s]
+    after = [b for b in timeline if b["t"] + bucket_s > kill_s]
     slow = [b for b in after if b["max_ms"] > slow_ms]
-    disruption = round(slow[-1]["t"] + 0.1 - kill_s, 2) if slow else 0.0
+    disruption = round(slow[-1]["t"] + bucket_s - kill_s, 2) if slow else 0.0
     return {
         "kill_at_s": round(kill_s, 3),
         "answered": result["answered"],

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from engine.wire import WireEvent
+from engine.wire import WireDecision, WireEvent, merge_parts
 
 
 def partition(events: list[WireEvent], owner: Callable[[str], int]) -> list[tuple[int, int, WireEvent]]:
@@ -39,3 +39,25 @@ def partition(events: list[WireEvent], owner: Callable[[str], int]) -> list[tupl
         else:
             out.extend((i, o, {**ev, field: part}) for o, part in grouped.items())
     return out
+
+
+Parts = dict[int, list[tuple[int, WireEvent]]]
+"""Owner -> its parts, each with the index of the event it came from (in event order)."""
+
+
+def by_owner(events: list[WireEvent], owner: Callable[[str], int]) -> Parts:
+    """``partition``, grouped by owner: what to send to each."""
+    parts: Parts = defaultdict(list)
+    for i, o, part in partition(events, owner):
+        parts[o].append((i, part))
+    return parts
+
+
+def join(events: list[WireEvent], parts: Parts, answers: Iterable[list[WireDecision]]) -> list[WireDecision]:
+    """One decision per event, in event order, from each owner's decisions for its parts
+    (``answers`` in the order of ``parts``; an event split across owners gets its parts merged)."""
+    slots: list[list[WireDecision]] = [[] for _ in events]
+    for items, decisions in zip(parts.values(), answers, strict=True):
+        for (i, _), decision in zip(items, decisions, strict=True):
+            slots[i].append(decision)
+    return [merge_parts(ev, got) for ev, got in zip(events, slots, strict=True)]

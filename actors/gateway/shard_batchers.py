@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Callable
 
 from actors.gateway.batcher import DEFAULT_MAX_INFLIGHT, BatcherClosed, MicroBatcher, SubmitFn
 from engine.decisions import WireDecision
 from engine.events import WireEvent
-from engine.partition import partition
-from engine.wire import merge_parts
+from engine.partition import by_owner, join
 
 
 class ShardBatchers:
@@ -22,7 +20,7 @@ class ShardBatchers:
     the healthy shard waited too (every answer for about 1.1 s; ``benchmarks/failover.py``). With a
     batcher per shard, each has its own in-flight budget and answers its callers as soon as its
     shard has decided. A request whose events span shards still answers when all its parts are
-    decided (its decisions are merged per event, as ``ShardClient`` does for a flush).
+    decided (``engine.partition.join`` merges its parts' decisions, as for a ``ShardClient`` flush).
 
     ``submit`` receives events that all belong to one shard; a ``ShardClient`` routes them there.
     """
@@ -69,22 +67,16 @@ class ShardBatchers:
             raise BatcherClosed("gateway is shutting down")
         if not events:
             return []
-        parts = partition(events, self.shard_of)
-        first_shard = parts[0][1]
-        if len(parts) == len(events) and all(shard == first_shard for _, shard, _ in parts):
-            # the common case (a webhook's events on one shard, none split): no merge needed
-            return await self.batchers[first_shard].submit(events)
-        per_shard: dict[int, list[tuple[int, WireEvent]]] = defaultdict(list)
-        for i, shard, part in parts:
-            per_shard[shard].append((i, part))
+        per_shard = by_owner(events, self.shard_of)
+        if len(per_shard) == 1:
+            [(shard, items)] = per_shard.items()
+            if len(items) == len(events):
+                # the common case (a webhook's events on one shard, none split): no merge needed
+                return await self.batchers[shard].submit(events)
         answers = await asyncio.gather(
             *(self.batchers[shard].submit([p for _, p in items]) for shard, items in per_shard.items())
         )
-        slots: list[list[WireDecision]] = [[] for _ in events]
-        for items, decisions in zip(per_shard.values(), answers, strict=True):
-            for (i, _), decision in zip(items, decisions, strict=True):
-                slots[i].append(decision)
-        return [merge_parts(ev, got) for ev, got in zip(events, slots, strict=True)]
+        return join(events, per_shard, answers)
 
     async def drain(self) -> None:
         """Stop taking events on every shard, flush what is queued, and wait for every answer."""
