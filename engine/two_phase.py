@@ -7,7 +7,9 @@ commits or releases. A coordinator that dies between the steps leaves the order 
 decision exists, and finishes it. Every event it sends has a key derived from the order, so
 repeats are answered from the first decision. An answered order's record expires after
 ``answer_ttl_s`` (the idempotency window), like every other idempotency record; an open one never
-does, so the sweeper always finds it.
+does, so the sweeper always finds it. An answered order is never opened again: a replay reads its
+answer, and the answer is written once, so neither a replay nor a sweeper can move its expiry or
+change what it says.
 """
 
 from __future__ import annotations
@@ -26,6 +28,30 @@ from engine.idempotency import fingerprint
 from engine.store.keys import Keys
 
 Submit = Callable[[list[WireEvent]], Awaitable[list[WireDecision]]]
+
+# KEYS: the order's record, the open set. ARGV: fp, request, hold deadline, txn.
+# One script so that "is it answered?" and "open it" cannot interleave with a coordinator's close:
+# a replay of an answered order must not put it back in the open set.
+_OPEN = """
+redis.call('HSETNX', KEYS[1], 'fp', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'request', ARGV[2])
+local stored = redis.call('HMGET', KEYS[1], 'fp', 'answer')
+if stored[1] == ARGV[1] and not stored[2] then
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[4])
+end
+return stored
+"""
+
+# KEYS: the order's record, the open set. ARGV: encoded answer, answer TTL, txn.
+# The first answer wins and only it starts the expiry: a sweeper finishing an order its coordinator
+# answered a moment before must not replace that answer or restart its idempotency window.
+_CLOSE = """
+if redis.call('HSETNX', KEYS[1], 'answer', ARGV[1]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+redis.call('ZREM', KEYS[2], ARGV[3])
+return redis.call('HGET', KEYS[1], 'answer')
+"""
 
 
 @dataclass(frozen=True)
@@ -50,6 +76,8 @@ class TwoPhaseOrders:
     ) -> None:
         self.r, self.keys, self.submit, self.hold_s, self.clock = client, keys, submit, hold_s, clock
         self.answer_ttl_s = answer_ttl_s
+        self._open_script = client.register_script(_OPEN)
+        self._close_script = client.register_script(_CLOSE)
 
     async def place(self, idem_key: str, channel: str, order_id: str, lines: list[dict[str, Any]]) -> Answer:
         """Take every line or none; the same key replays the first answer, a different body is 422."""
@@ -67,15 +95,16 @@ class TwoPhaseOrders:
         return await self._finish(txn, request, decision, short)
 
     async def _open(self, txn: str, fp: str, request: dict[str, Any]) -> Answer | None:
-        """Record the request (first writer wins); return a stored answer or 422 if there is one."""
-        key = self.keys.txn(txn)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hsetnx(key, "fp", fp)
-        pipe.hsetnx(key, "request", orjson.dumps(request))
-        pipe.zadd(self.keys.open_txns(), {txn: self.clock() + self.hold_s}, nx=True)
-        pipe.hmget(key, "fp", "answer")
-        *_, (stored_fp, answer) = await pipe.execute()
-        if stored_fp.decode() != fp:
+        """Record the request (first writer wins); return a stored answer or 422 if there is one.
+
+        One round trip. The order joins the open set only when its record has no answer yet and
+        is this request's, so a replay of an answered order never re-opens it.
+        """
+        stored_fp, answer = await self._open_script(
+            keys=[self.keys.txn(txn), self.keys.open_txns()],
+            args=[fp, orjson.dumps(request), self.clock() + self.hold_s, txn],
+        )
+        if _text(stored_fp) != fp:
             return Answer(422, {"error": "idempotency_key_reused", "detail": "same key, different order"})
         if answer is not None:
             status, body = orjson.loads(answer)
@@ -105,6 +134,7 @@ class TwoPhaseOrders:
         return _text(decided) if decided else want
 
     async def _finish(self, txn: str, request: dict[str, Any], decision: str, short: list[str]) -> Answer:
+        """Commit or release, then store the answer unless one is stored; returns the stored one."""
         settled = await self._step("order_commit" if decision == "commit" else "order_release", txn, request)
         if decision == "commit":
             answer = Answer(
@@ -120,21 +150,26 @@ class TwoPhaseOrders:
             answer = Answer(409, {"error": "insufficient_stock", "sku": short[0], "skus": short})
         else:
             answer = Answer(409, {"error": "reservation_expired"})
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.keys.txn(txn), "answer", orjson.dumps([answer.status, answer.body]))
-        # Only now: a record expiring while its order is open would hide the order from the sweeper.
-        pipe.expire(self.keys.txn(txn), self.answer_ttl_s)
-        pipe.zrem(self.keys.open_txns(), txn)
-        await pipe.execute()
-        return answer
+        # The expiry starts only now: a record expiring while its order is open would hide the
+        # order from the sweeper.
+        stored = await self._close_script(
+            keys=[self.keys.txn(txn), self.keys.open_txns()],
+            args=[orjson.dumps([answer.status, answer.body]), self.answer_ttl_s, txn],
+        )
+        status, body = orjson.loads(stored)
+        return Answer(status, body)
 
     async def sweep(self, limit: int = 100) -> int:
-        """Finish orders whose coordinator vanished (hold expired): release unless commit was decided."""
+        """Finish orders whose coordinator vanished (hold expired): release unless commit was decided.
+
+        An answered order found in the open set is only removed from it: it is never finished
+        again, so its answer and its expiry stay as they are. Returns how many were due.
+        """
         due = await self.r.zrangebyscore(self.keys.open_txns(), "-inf", self.clock(), start=0, num=limit)
         for raw in due:
             txn = _text(raw)
-            request = await self.r.hget(self.keys.txn(txn), "request")
-            if request is None:
+            request, answer = await self.r.hmget(self.keys.txn(txn), "request", "answer")
+            if request is None or answer is not None:
                 await self.r.zrem(self.keys.open_txns(), txn)
                 continue
             decision = await self._decide(txn, "release")

@@ -266,3 +266,23 @@ def test_an_undecided_order_is_listed_as_reserved_and_cannot_be_cancelled_yet(gw
     gw.redis.zadd(keys.open_txns(), {f"pos:{KEY_PREFIX}k-{oid}": 0}, xx=True)
     wait_until(lambda: stock(gw, sku) == (5, 5, 0), "the sweeper to release the order")
     assert call(gw, "POST", f"/v1/orders/pos/{oid}/cancel").status_code == 404
+
+
+def test_a_replay_of_an_answered_order_never_reopens_it(gw: Gw) -> None:
+    """The replay is answered from Redis: the order stays out of the open set, its expiry as it was."""
+    sku = new_sku()
+    seed(gw, **{sku: 4})
+    oid, key = uuid.uuid4().hex[:8], f"k-{uuid.uuid4().hex}"
+    keys = Keys(gw.config.store.key_prefix)
+    txn = f"pos:{KEY_PREFIX}{key}"
+    first = place(gw, key, order(oid, **{sku: 3}))
+    assert first.status_code == 201, first.text
+    assert gw.redis.zscore(keys.open_txns(), txn) is None  # answered, so closed
+    gw.redis.expire(keys.txn(txn), 600)  # a re-finish would restart the window: make that visible
+    for _ in range(2):
+        again = place(gw, key, order(oid, **{sku: 3}))
+        assert again.content == first.content
+        # Re-opened, it would wait out a 120 s hold for the sweeper to finish it a second time.
+        assert gw.redis.zscore(keys.open_txns(), txn) is None
+    assert 0 < gw.redis.ttl(keys.txn(txn)) <= 600
+    assert stock(gw, sku) == (1, 1, 0)

@@ -130,3 +130,48 @@ def test_an_answered_order_expires_with_the_idempotency_window_an_open_one_never
         return ttl
 
     assert asyncio.run(open_then_die()) == -1  # no expiry: the sweeper must still find it
+
+
+def test_a_replay_of_an_answered_order_never_reopens_it() -> None:
+    _, tp, clock, sent = setup({"A": 5})
+    tp.answer_ttl_s = 3600
+    first = asyncio.run(tp.place("k1", "pos", "o1", lines(A=2)))
+    clock.t += 1800
+    n = len(sent)
+    assert asyncio.run(tp.place("k1", "pos", "o1", lines(A=2))) == first
+    assert asyncio.run(tp.r.zscore(tp.keys.open_txns(), "pos:k1")) is None
+    clock.t += 61  # past any hold the replay could have set: the sweeper has nothing to finish
+    asyncio.run(tp.sweep())
+    assert len(sent) == n
+    assert asyncio.run(tp.r.ttl(tp.keys.txn("pos:k1"))) <= 3600  # expiry not restarted
+
+
+def test_the_sweeper_drops_an_answered_order_without_finishing_it_again() -> None:
+    _, tp, _, sent = setup({"A": 5})
+    first = asyncio.run(tp.place("k1", "pos", "o1", lines(A=9)))  # refused: insufficient_stock
+    asyncio.run(tp.r.expire(tp.keys.txn("pos:k1"), 100))
+    asyncio.run(tp.r.zadd(tp.keys.open_txns(), {"pos:k1": 0}))  # however it got there
+    n = len(sent)
+    assert asyncio.run(tp.sweep()) == 1
+    assert len(sent) == n  # no release sent again
+    assert asyncio.run(tp.r.zscore(tp.keys.open_txns(), "pos:k1")) is None
+    assert asyncio.run(tp.r.ttl(tp.keys.txn("pos:k1"))) <= 100
+    assert asyncio.run(tp.place("k1", "pos", "o1", lines(A=9))) == first  # its answer unchanged
+
+
+def test_a_late_finish_keeps_the_first_answer_and_its_expiry() -> None:
+    """A sweeper finishing an order its coordinator answered a moment before changes nothing."""
+    _, tp, _, _ = setup({"A": 5})
+    request = {"channel": "pos", "order_id": "o1", "lines": lines(A=9)}
+
+    async def coordinator_then_sweeper() -> tuple[Any, Any]:
+        await tp._open("pos:k1", "fp", request)
+        await tp._step("order_reserve", "pos:k1", request)
+        assert await tp._decide("pos:k1", "release") == "release"
+        first = await tp._finish("pos:k1", request, "release", ["A"])
+        await tp.r.expire(tp.keys.txn("pos:k1"), 100)
+        return first, await tp._finish("pos:k1", request, "release", [])
+
+    first, late = asyncio.run(coordinator_then_sweeper())
+    assert first.body["error"] == "insufficient_stock" and late == first
+    assert asyncio.run(tp.r.ttl(tp.keys.txn("pos:k1"))) <= 100
