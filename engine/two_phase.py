@@ -9,7 +9,8 @@ repeats are answered from the first decision. An answered order's record expires
 ``answer_ttl_s`` (the idempotency window), like every other idempotency record; an open one never
 does, so the sweeper always finds it. An answered order is never opened again: a replay reads its
 answer, and the answer is written once, so neither a replay nor a sweeper can move its expiry or
-change what it says.
+change what it says. An order id that another transaction (another key, or a marketplace's
+webhook) already holds is refused with 409 ``order_exists`` and nothing is committed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from engine.idempotency import fingerprint
 from engine.store.keys import Keys
 
 Submit = Callable[[list[WireEvent]], Awaitable[list[WireDecision]]]
+
+ORDER_EXISTS = "order_exists"
+"""Outcome the ledger gives a step on an order id whose record belongs to another transaction."""
 
 # KEYS: the order's record, the open set. ARGV: fp, request, hold deadline, txn.
 # One script so that "is it answered?" and "open it" cannot interleave with a coordinator's close:
@@ -80,7 +84,11 @@ class TwoPhaseOrders:
         self._close_script = client.register_script(_CLOSE)
 
     async def place(self, idem_key: str, channel: str, order_id: str, lines: list[dict[str, Any]]) -> Answer:
-        """Take every line or none; the same key replays the first answer, a different body is 422."""
+        """Take every line or none; the same key replays the first answer, a different body is 422.
+
+        An order id already held by another transaction is 409 ``order_exists``: nothing is
+        committed, and only this transaction's own holds (if any) are released.
+        """
         txn = f"{channel}:{idem_key}"
         request = {"channel": channel, "order_id": order_id, "lines": lines}
         fp = fingerprint(request)
@@ -89,10 +97,13 @@ class TwoPhaseOrders:
             return known
         reserved = await self._step("order_reserve", txn, request)
         short = [ln["sku"] for ln in reserved["lines"] if ln["outcome"] == "insufficient"]
+        exists = _order_exists(reserved)
+        # "reserved" everywhere is the only way to commit; an order_exists part may sit beside
+        # reserved parts (merged outcome "mixed"), and those holds are ours to give back.
         decision = await self._decide(
-            txn, "release" if short or reserved["outcome"] != "reserved" else "commit"
+            txn, "release" if exists or short or reserved["outcome"] != "reserved" else "commit"
         )
-        return await self._finish(txn, request, decision, short)
+        return await self._finish(txn, request, decision, short, exists)
 
     async def _open(self, txn: str, fp: str, request: dict[str, Any]) -> Answer | None:
         """Record the request (first writer wins); return a stored answer or 422 if there is one.
@@ -133,9 +144,16 @@ class TwoPhaseOrders:
         decided = await self.r.hget(key, "decision")
         return _text(decided) if decided else want
 
-    async def _finish(self, txn: str, request: dict[str, Any], decision: str, short: list[str]) -> Answer:
-        """Commit or release, then store the answer unless one is stored; returns the stored one."""
+    async def _finish(
+        self, txn: str, request: dict[str, Any], decision: str, short: list[str], exists: bool = False
+    ) -> Answer:
+        """Commit or release, then store the answer unless one is stored; returns the stored one.
+
+        The answer is ``order_exists`` if the reserve or this step met another transaction's
+        record (a sweeper knows only the latter), else ``insufficient_stock`` naming ``short``.
+        """
         settled = await self._step("order_commit" if decision == "commit" else "order_release", txn, request)
+        exists = exists or _order_exists(settled)
         if decision == "commit":
             answer = Answer(
                 201,
@@ -146,6 +164,8 @@ class TwoPhaseOrders:
                     "lines": settled["lines"],
                 },
             )
+        elif exists:
+            answer = Answer(409, {"error": ORDER_EXISTS})
         elif short:
             answer = Answer(409, {"error": "insufficient_stock", "sku": short[0], "skus": short})
         else:
@@ -175,6 +195,17 @@ class TwoPhaseOrders:
             decision = await self._decide(txn, "release")
             await self._finish(txn, orjson.loads(request), decision, [])
         return len(due)
+
+
+def _order_exists(decision: WireDecision) -> bool:
+    """Whether any part of ``decision`` met another transaction's record of the same order id.
+
+    Parts split across virtual shards are merged (``engine.wire.merge_parts``) into one outcome,
+    which is "mixed" when only some parts met it; their lines still say so.
+    """
+    if decision.get("outcome") == ORDER_EXISTS:
+        return True
+    return any(ln.get("outcome") == ORDER_EXISTS for ln in decision.get("lines", []))
 
 
 def _text(value: Any) -> str:

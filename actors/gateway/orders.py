@@ -89,6 +89,9 @@ async def claim_key(orders: TwoPhaseOrders, key: str, channel: str) -> bool:
 async def place_order(request: Request) -> Response:
     """Take every line or none (201, or 409 ``insufficient_stock`` naming the SKU); replays by key.
 
+    Another key for an order id that already exists (placed here or by a marketplace's webhook)
+    is 409 ``order_exists`` and changes nothing; that answer replays by key like any other.
+
     The reserve, decide, commit/release steps may each be retried: every event's key derives from
     the order's key, and the decision is written once (``engine.two_phase``). A gateway dying
     between them leaves the order to the sweeper, which releases it unless commit was decided.

@@ -6,11 +6,13 @@ import asyncio
 from typing import Any
 
 import fakeredis
+import orjson
 
 from engine.ledger import Ledger
 from engine.routing import ShardMap
 from engine.store.keys import Keys
 from engine.two_phase import TwoPhaseOrders
+from engine.wire import merge_parts
 
 
 class Clock:
@@ -28,7 +30,7 @@ def setup(stock: dict[str, int]) -> tuple[Ledger, TwoPhaseOrders, Clock, list[st
 
     async def submit(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sent.extend(e["kind"] for e in events)
-        return led.process(events)
+        return [decide(led, ev) for ev in events]
 
     clock = Clock()
     return (
@@ -37,6 +39,48 @@ def setup(stock: dict[str, int]) -> tuple[Ledger, TwoPhaseOrders, Clock, list[st
         clock,
         sent,
     )
+
+
+TWO_PHASE = ("order_reserve", "order_commit", "order_release")
+
+
+def decide(led: Ledger, ev: dict[str, Any]) -> dict[str, Any]:
+    """The ledger's decision, refusing as the ledger's contract says a step on another's order id.
+
+    Per virtual shard: a part whose (channel, order_id) record belongs to another transaction
+    (another ``txn``, or a webhook order, which has none) is answered ``order_exists`` and changes
+    nothing; the other parts go to the ledger. Parts are merged like the shard client merges them.
+    """
+    if ev["kind"] not in TWO_PHASE:
+        [decision] = led.process([ev])
+        return decision
+    parts = []
+    for part in led.split([ev]):
+        record = led.memory.get((part.vshard, ev["channel"], ev["order_id"]))
+        if record is not None and orjson.loads(record).get("txn") != ev["txn"]:
+            parts.append(order_exists(led, part.event))
+        else:
+            parts.append(led.process([part.event])[0])
+    return merge_parts(ev, parts)
+
+
+def order_exists(led: Ledger, ev: dict[str, Any]) -> dict[str, Any]:
+    refused = []
+    for ln in ev.get("lines", []):
+        rec = led.records.get(ln["sku"])
+        refused.append(
+            {
+                "sku": ln["sku"],
+                "outcome": "order_exists",
+                "delta": 0,
+                "requested": ln["quantity"],
+                "accepted": 0,
+                "available": rec.available if rec else None,
+                "version": rec.version if rec else None,
+            }
+        )
+    decision = {"key": ev["key"], "kind": ev["kind"], "outcome": "order_exists", "lines": refused}
+    return {**decision, "channel": ev["channel"], "order_id": ev["order_id"]}
 
 
 def lines(**q: int) -> list[dict[str, Any]]:
@@ -175,3 +219,65 @@ def test_a_late_finish_keeps_the_first_answer_and_its_expiry() -> None:
     first, late = asyncio.run(coordinator_then_sweeper())
     assert first.body["error"] == "insufficient_stock" and late == first
     assert asyncio.run(tp.r.ttl(tp.keys.txn("pos:k1"))) <= 100
+
+
+def test_another_key_for_an_answered_order_id_is_409_order_exists_and_changes_nothing() -> None:
+    led, tp, _, sent = setup({"A": 5})
+    assert asyncio.run(tp.place("k1", "pos", "o1", lines(A=2))).status == 201
+    n = len(sent)
+    again = asyncio.run(tp.place("k2", "pos", "o1", lines(A=1)))
+    assert (again.status, again.body) == (409, {"error": "order_exists"})
+    assert "order_commit" not in sent[n:]
+    assert (led.records["A"].available, led.records["A"].on_hand, led.records["A"].reserved) == (3, 3, 0)
+    n = len(sent)
+    assert asyncio.run(tp.place("k2", "pos", "o1", lines(A=1))) == again  # stored: the key replays it
+    assert len(sent) == n
+
+
+def test_another_key_never_commits_an_order_id_still_held_by_its_first_key() -> None:
+    led, tp, _, sent = setup({"A": 5})
+    request = {"channel": "pos", "order_id": "o1", "lines": lines(A=2)}
+
+    async def first_holds() -> None:  # k1 holds o1 and has not decided yet
+        await tp._open("pos:k1", "fp", request)
+        await tp._step("order_reserve", "pos:k1", request)
+
+    asyncio.run(first_holds())
+    other = asyncio.run(tp.place("k2", "pos", "o1", lines(A=2)))
+    assert (other.status, other.body) == (409, {"error": "order_exists"})
+    assert "order_commit" not in sent
+    assert (led.records["A"].on_hand, led.records["A"].reserved) == (5, 2)  # k1's hold untouched
+    assert asyncio.run(tp._decide("pos:k1", "commit")) == "commit"  # k1 may still sell it
+
+
+def test_an_order_id_a_webhook_placed_on_one_vshard_is_order_exists_across_vshards() -> None:
+    led, tp, _, sent = setup({"A": 5, "B": 5})
+    assert led.shard_map.vshard("A") != led.shard_map.vshard("B")
+    led.process(
+        [{"kind": "order_placed", "key": "w1", "channel": "pos", "order_id": "o1", "lines": lines(A=1)}]
+    )
+    answer = asyncio.run(tp.place("k1", "pos", "o1", lines(A=2, B=3)))
+    # A's part met the webhook's order, B's part was held: merged "mixed", and B's hold released.
+    assert (answer.status, answer.body) == (409, {"error": "order_exists"})
+    assert "order_commit" not in sent
+    assert (led.records["A"].available, led.records["A"].reserved) == (4, 0)
+    assert (led.records["B"].available, led.records["B"].on_hand, led.records["B"].reserved) == (5, 5, 0)
+
+
+def test_the_sweeper_answers_order_exists_for_a_coordinator_that_died_after_meeting_it() -> None:
+    led, tp, clock, sent = setup({"A": 5})
+    assert asyncio.run(tp.place("k1", "pos", "o1", lines(A=2))).status == 201
+    n = len(sent)
+    request = {"channel": "pos", "order_id": "o1", "lines": lines(A=1)}
+
+    async def die_after_reserve() -> None:
+        await tp._open("pos:k2", "fp", request)
+        assert (await tp._step("order_reserve", "pos:k2", request))["outcome"] == "order_exists"
+
+    asyncio.run(die_after_reserve())
+    clock.t += 61
+    assert asyncio.run(tp.sweep()) == 1
+    assert sent[n:] == ["order_reserve", "order_release"]
+    stored = asyncio.run(tp.r.hget(tp.keys.txn("pos:k2"), "answer"))
+    assert orjson.loads(stored) == [409, {"error": "order_exists"}]
+    assert (led.records["A"].available, led.records["A"].reserved) == (3, 0)
