@@ -149,5 +149,9 @@ class SkuShard:
         return {sku: core.get(sku) for sku in skus}
 
     async def stats(self) -> dict[str, Any]:
-        """Counters for health and benchmarks: SKUs resident, epoch, load time, process id."""
-        return {**(await self._core()).stats(), "pid": os.getpid()}
+        """Counters for health and benchmarks: SKUs resident, epoch, load time, process id, and the
+        fan-out's ``{delivered, failures, backlog}`` (changes handed over, notifies that failed and
+        will be retried, SKUs waiting per channel) for this activation."""
+        core, fanout = await self._core(), self.fanout
+        delivery = {"delivered": fanout.delivered, "failures": fanout.failures, "backlog": fanout.backlog()}
+        return {**core.stats(), "pid": os.getpid(), "fanout": delivery}
