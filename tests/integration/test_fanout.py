@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import ray
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from actors.runtime import (
     NAMESPACE,
@@ -97,24 +98,61 @@ def test_changes_reach_every_channel_but_the_source_and_survive_outages(
     wait_until(lambda: listed(urls["shop"])["F4"] == 9 == listed(urls["woo"])["F4"], "both list 9")
 
     # The WooCommerce actor is gone while sales happen: the shards keep the changes and deliver
-    # them once it is back (its durable state is in Redis).
+    # them once it is back (its durable state is in Redis). F1 and F2 live on shard 0.
+    shard = ray.get_actor(shard_name(cfg.store.key_prefix, 0), namespace=NAMESPACE)
     ray.kill(handles["woo"], no_restart=True)
+    wait_until(lambda: dead(handles["woo"]), "the woo actor is gone")  # the kill is asynchronous
+    failures = fanout_of(shard)["failures"]
     client.submit([sale(2, "F1", 4, "shop"), sale(3, "F2", 1, "shop")])
-    time.sleep(1.0)  # the shards' notifies fail meanwhile and are retried
+    wait_until(lambda: fanout_of(shard)["failures"] > failures, "shard 0's notify to the absent woo failed")
     ensure_channels(cfg, REDIS_URL)
     wait_until(lambda: (listed(urls["woo"])["F1"], listed(urls["woo"])["F2"]) == (6, 9), "woo catches up")
 
     # A restarted shard hands every resident SKU over again; the channels drop what they have.
-    shard = ray.get_actor(shard_name(cfg.store.key_prefix, 0), namespace=NAMESPACE)
+    # ray.kill is asynchronous: a sale sent right after it may still be decided (and fanned out)
+    # by the activation being killed, so the sale waits for the next activation.
+    woo = ray.get_actor(channel_name(cfg.store.key_prefix, "woo"), namespace=NAMESPACE)
+    stale = ray.get(woo.stats.remote())["stale"]
+    epoch = ray.get(shard.stats.remote())["epoch"]
     ray.kill(shard, no_restart=False)
+    wait_until(lambda: epoch_of(shard) not in (None, epoch), "shard 0's next activation runs")
     client.submit([sale(4, "F3", 2, "woo")])
     wait_until(lambda: listed(urls["shop"])["F3"] == 8, "shop follows the woo sale after a shard restart")
-    woo = ray.get_actor(channel_name(cfg.store.key_prefix, "woo"), namespace=NAMESPACE)
+    # Shop's listing says nothing about woo's notify, which travels separately: wait for woo to have
+    # dropped shard 0's republished SKUs (all but F3, whose sale may have replaced it in the outbox).
+    smap = ShardMap(2, cfg.engine.vshards)
+    resent = [s for s in SKUS if smap.shard(s) == 0 and s != "F3"]
+    wait_until(lambda: ray.get(woo.stats.remote())["stale"] >= stale + len(resent), "woo drops the resent")
     wait_until(lambda: ray.get(woo.idle.remote()), "woo idle")
     final = listed(urls["woo"])
     expect = {s: 10 for s in SKUS} | {"F0": 7, "F1": 6, "F2": 9, "F4": 9}  # F3 sold on woo itself
     assert {s: final[s] for s in SKUS if s != "F3"} == {s: q for s, q in expect.items() if s != "F3"}
-    assert ray.get(woo.stats.remote())["stale"] > 0  # the restarted shard re-sent what woo had
+
+
+def dead(actor: Any) -> bool:
+    """The actor answers no more (killed without restart)."""
+    try:
+        ray.get(actor.ping.remote(), timeout=5)
+    except RayActorError:
+        return True
+    except GetTimeoutError:
+        pass
+    return False
+
+
+def fanout_of(shard: Any) -> dict[str, Any]:
+    """The shard activation's fan-out counters (``SkuShard.stats``)."""
+    delivery: dict[str, Any] = ray.get(shard.stats.remote())["fanout"]
+    return delivery
+
+
+def epoch_of(shard: Any) -> str | None:
+    """The fencing epoch of the shard's running activation; None while it restarts."""
+    try:
+        epoch: str = ray.get(shard.stats.remote(), timeout=5)["epoch"]
+    except (RayActorError, ActorUnavailableError, GetTimeoutError):
+        return None
+    return epoch
 
 
 def test_a_kind_without_an_outbound_adapter_gets_no_actor_and_blocks_nothing(
