@@ -88,7 +88,12 @@ def test_redis_killed_mid_stream_loses_and_doubles_nothing(
     smap = ShardMap(cfg.engine.shards, cfg.engine.vshards)
     client = ShardClient(ensure_shards(cfg, durable_redis.url), smap)
     skus = [f"K{i}" for i in range(50)]
-    client.submit([{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": 300} for s in skus])
+    # 240 one-unit orders per SKU against 10..206 units: SKUs run out before, around and after the
+    # kill, so grants, refusals and the switch between them all happen under the fault.
+    stock = {s: 10 + 4 * i for i, s in enumerate(skus)}
+    client.submit(
+        [{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": q} for s, q in stock.items()]
+    )
     acked: dict[str, dict[str, Any]] = {}
     stop = threading.Event()
     t = threading.Thread(target=stream_orders, args=(client, skus, TOTAL, acked, stop))
@@ -107,7 +112,7 @@ def test_redis_killed_mid_stream_loses_and_doubles_nothing(
         assert not t.is_alive()
         assert len(acked) == TOTAL and at_kill < TOTAL
         check_invariants(
-            redis.Redis.from_url(durable_redis.url), Keys(prefix), smap, client, skus, 300, acked
+            redis.Redis.from_url(durable_redis.url), Keys(prefix), smap, client, skus, stock, acked
         )
     finally:
         stop.set()

@@ -32,7 +32,12 @@ def test_killed_shard_restarts_with_state_equal_to_redis(
     smap = ShardMap(cfg.engine.shards, cfg.engine.vshards)
     client = ShardClient(ensure_shards(cfg, REDIS_URL), smap)
     skus = [f"K{i}" for i in range(50)]
-    client.submit([{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": 400} for s in skus])
+    # 400 one-unit orders per SKU against 20..363 units: SKUs run out before, around and after the
+    # kill, so grants, refusals and the switch between them all happen under the fault.
+    stock = {s: 20 + 7 * i for i, s in enumerate(skus)}
+    client.submit(
+        [{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": q} for s, q in stock.items()]
+    )
     victim = smap.shard("K0")
     acked: dict[str, dict[str, Any]] = {}
     stop = threading.Event()
@@ -56,5 +61,5 @@ def test_killed_shard_restarts_with_state_equal_to_redis(
     if path == "link":  # one link per shard, and a new one to the restarted shard
         assert client.links_opened >= 3
 
-    check_invariants(redis_client, Keys(prefix), smap, client, skus, 400, acked)
+    check_invariants(redis_client, Keys(prefix), smap, client, skus, stock, acked)
     kill_shards(cfg)
