@@ -8,9 +8,6 @@ section): Redis then writes a commit to disk before answering it.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -27,61 +24,23 @@ from engine.routing import ShardMap
 from engine.store import Keys
 from engine.store.durability import check_durability
 from tests.fault.invariants import BATCH, check_invariants, stream_orders
+from tests.fault.private_redis import PrivateRedis
 
 pytestmark = pytest.mark.fault
 TOTAL = 12_000
 
 
-class DurableRedis:
-    """A redis-server of the test's own (the shared one must not be killed), AOF fsynced per write."""
-
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:  # fail, never skip: the fault is part of what CI must show
-            raise RuntimeError("redis-server is not on PATH; this fault test starts its own Redis")
-        self.binary, self.dir = binary, workdir
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)),
-                *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if client.ping():
-                    return
-            except (redis.ConnectionError, redis.BusyLoadingError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()  # SIGKILL: no shutdown save, only what the AOF already holds
-        self.proc.wait(10)
-
-
 @pytest.fixture
-def durable_redis(tmp_path: Path) -> Iterator[DurableRedis]:
-    server = DurableRedis(tmp_path)
+def durable_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """AOF fsynced per write: a commit is on disk before Redis answers it."""
+    server = PrivateRedis(tmp_path, "--appendonly", "yes", "--appendfsync", "always")
     server.start()
     yield server
     server.kill()
 
 
 def test_redis_killed_mid_stream_loses_and_doubles_nothing(
-    ray_cluster: None, prefix: str, durable_redis: DurableRedis
+    ray_cluster: None, prefix: str, durable_redis: PrivateRedis
 ) -> None:
     assert check_durability(redis.Redis.from_url(durable_redis.url)) is None  # what the README asks for
     cfg = load_config(env={"SKUSYNC_STORE_KEY_PREFIX": prefix, "SKUSYNC_ENGINE_SHARDS": "2"})
