@@ -170,17 +170,32 @@ class ShardCore:
                 done.set_exception(exc)
 
     async def _ensure_fresh(self) -> None:
-        """After a failed commit, some vshard writes may have landed: reload stock from Redis (once)."""
+        """After a failed commit, fence off this shard's earlier commits, then reload stock (once).
+
+        The failed commit may have landed, or may land later: one given up on a timeout can still
+        reach Redis. Loading first would miss it if it ran after the load, and the next commit
+        from memory would overwrite its stock while its idempotency records say "accepted" (a
+        sale counted on one side only). ``ShardStore.reclaim`` takes a new epoch first; Redis
+        runs scripts one at a time, so the old commit either ran before it (the load sees it) or
+        finds its token replaced and writes nothing. If a newer activation owns a vshard, this
+        shard is fenced for good rather than taking it back.
+        """
         if self.fenced:
             raise FencedError(f"shard {self.shard} was superseded by a newer activation")
         while self._stale:
             if self._reloading is None:
                 self._reloading = asyncio.get_running_loop().create_future()
                 try:
+                    await self.store.reclaim()
                     await self._load()
                     self.generation += 1
                     self._stale = False
                     self._reloading.set_result(None)
+                except FencedError as exc:
+                    self.fenced = True
+                    self._reloading.set_exception(exc)  # waiters raise it too
+                    self._reloading.exception()
+                    raise
                 except Exception as exc:
                     self._reloading.set_exception(exc)
                     self._reloading.exception()  # retrieved here; waiters get their own error below

@@ -7,6 +7,7 @@ decision would cap the system at the ~13,000 calls/s measured for single Lua cal
 
 from __future__ import annotations
 
+import secrets
 from hashlib import sha1
 from importlib import resources
 from typing import Any
@@ -22,6 +23,7 @@ from engine.store.script_conn import ScriptConnection
 
 _COMMIT_LUA = resources.files("engine.store").joinpath("commit.lua").read_text()
 _FETCH_LUA = resources.files("engine.store").joinpath("fetch.lua").read_text()
+_RECLAIM_LUA = resources.files("engine.store").joinpath("reclaim.lua").read_text()
 
 
 class FencedError(RuntimeError):
@@ -53,6 +55,15 @@ class ShardStore:
         self.park_ttl_s = park_ttl_s
         self.audit_maxlen = audit_maxlen
         self.token: str | None = None
+        # Tokens are "shard:activation.number:epoch": the activation tells this store's tokens
+        # from a newer activation's, the number orders its own claims and reclaims (reclaim.lua).
+        self._mine = f"{shard}:{secrets.token_hex(8)}."
+        self._attempts = 0
+        """Claims and reclaims started, so the number of the last one."""
+        self._held = 0
+        """Number of the claim or reclaim that set ``token``."""
+        # Once per reload, not per batch: redis-py's Script (EVALSHA, SCRIPT LOAD on NOSCRIPT) will do.
+        self._reclaim = client.register_script(_RECLAIM_LUA)
         # Plain EVALSHA: redis-py's Script objects in a pipeline send SCRIPT EXISTS before every
         # pipeline, an extra round trip per read and per commit. Scripts are loaded at ``claim``
         # and again on NOSCRIPT (a Redis restart or SCRIPT FLUSH empties the cache). Both scripts
@@ -80,23 +91,63 @@ class ShardStore:
                 raise RuntimeError(f"store holds data for {existing} vshards, configured {total_vshards}")
 
     async def claim(self) -> str:
-        """Start a new epoch and take ownership of every owned vshard, fencing older activations."""
+        """Start a new epoch and take ownership of every owned vshard, fencing older activations.
+
+        Unconditional: for start-up, when whoever owned the vshards before is to be retired. A
+        running shard that must fence its own earlier writes uses ``reclaim``.
+        """
+        self._attempts += 1
+        attempt = self._attempts
         epoch = await self.r.incr(self.keys.epoch(self.shard))
-        token = f"{self.shard}:{epoch}"
+        token = f"{self._mine}{attempt}:{epoch}"
         pipe = self.r.pipeline(transaction=False)
         for vs in self.vshards:
             pipe.set(self.keys.owner(vs), token)
         await pipe.execute()
         await self._load_scripts()
-        self.token = token
+        self.token, self._held = token, attempt
         return token
+
+    async def reclaim(self) -> str:
+        """Take a new epoch on every owned vshard, unless another activation has taken one.
+
+        For a reload after a failed commit. A commit given up on (a reply later than the
+        client's timeout, a lost connection) may still be on its way to Redis, and a reload
+        alone would not see it if it ran after the load: memory behind Redis, whose next commit
+        from memory would overwrite it while its idempotency records answer "accepted". After
+        this call it cannot land: Redis runs scripts one at a time, so that commit ran before
+        this one (the reload that follows sees it) or runs after and finds its token replaced
+        (it writes nothing). A compare-and-set, not ``claim``: it never takes a vshard back from
+        a newer activation, which would let two activations write.
+
+        Raises ``FencedError`` if another activation owns a vshard (nothing is changed), and
+        ``StoreUnavailable`` on any other failure; it may then have run, and the next call
+        accepts the token it set (see reclaim.lua).
+        """
+        if self.token is None:
+            raise FencedError("shard has not claimed its vshards")
+        self._attempts += 1
+        attempt = self._attempts
+        owners = orjson.dumps([self.keys.owner(vs) for vs in self.vshards])
+        args: list[str | int | bytes] = [self.keys.epoch(self.shard), self._mine, self._held, attempt, owners]
+        try:
+            reply = await self._reclaim(args=args)
+        except redis.ResponseError as exc:
+            if "FENCED" in str(exc):
+                raise FencedError(str(exc)) from exc
+            raise StoreUnavailable(str(exc)) from exc
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        self.token = reply.decode() if isinstance(reply, bytes) else str(reply)
+        self._held = attempt
+        return self.token
 
     async def _load_scripts(self) -> None:
         for text in (_COMMIT_LUA, _FETCH_LUA):
             await self.r.script_load(text)
 
     async def load(self) -> dict[str, SkuRecord]:
-        """Every SKU record of the owned vshards (call after ``claim``, so nothing older can write)."""
+        """Every SKU record of the owned vshards (after ``claim`` or ``reclaim``: nothing older writes)."""
         pipe = self.r.pipeline(transaction=False)
         for vs in self.vshards:
             pipe.hgetall(self.keys.stock(vs))

@@ -7,7 +7,10 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 
+from engine.ledger import VShardWrites
+from engine.records import SkuRecord
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
 from engine.store import FencedError, Keys, StoreUnavailable
@@ -200,5 +203,136 @@ def test_a_commit_over_several_vshards_lands_whole_or_not_at_all() -> None:
         for s in skus:  # not even the vshard this shard still owns was written
             assert await r.hget(Keys("u").stock(SMAP.vshard(s)), s) == stock_before[s]
             assert await r.get(Keys("u").idem(SMAP.vshard(s), f"o{s}")) is None
+
+    asyncio.run(go())
+
+
+def fail_next_commit(c: ShardCore) -> None:
+    """The next commit fails as a lost reply would (the shard cannot tell whether it ran)."""
+    real = c.store.commit
+
+    async def fail(plans: Any) -> None:
+        c.store.commit = real  # type: ignore[method-assign]
+        raise StoreUnavailable("no reply from Redis")
+
+    c.store.commit = fail  # type: ignore[method-assign]
+
+
+def test_reload_does_not_take_back_a_vshard_a_newer_activation_owns() -> None:
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        c = await core(server)
+        await c.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 10}])
+        fail_next_commit(c)
+        with pytest.raises(StoreUnavailable):
+            await c.apply_batch([order("o1", "1")])
+        r = fakeredis.FakeAsyncRedis(server=server)
+        keys = Keys("u")
+        await r.set(keys.owner(SMAP.vshard("A")), "0:newer.1:99")  # one vshard changed hands meanwhile
+        owners = [await r.get(keys.owner(vs)) for vs in range(SMAP.vshards)]
+        epoch = await r.get(keys.epoch(0))
+        commits: list[Any] = []
+        real_commit = c.store.commit
+
+        async def recorded(plans: Any) -> None:
+            commits.append(plans)
+            await real_commit(plans)
+
+        c.store.commit = recorded  # type: ignore[method-assign]
+        # Both the batch that reloads and one waiting for that reload are refused, before deciding.
+        both = await asyncio.gather(
+            c.apply_batch([order("o1", "1")]), c.apply_batch([order("o2", "2")]), return_exceptions=True
+        )
+        assert [type(e) for e in both] == [FencedError, FencedError] and c.fenced and commits == []
+        # Nothing re-claimed, not even the vshards this shard still owned; no epoch taken.
+        assert [await r.get(keys.owner(vs)) for vs in range(SMAP.vshards)] == owners
+        assert await r.get(keys.epoch(0)) == epoch
+        with pytest.raises(FencedError):  # and it stays retired
+            await c.apply_batch([order("o1", "1")])
+        assert await r.get(keys.idem(SMAP.vshard("A"), "o1")) is None
+
+    asyncio.run(go())
+
+
+def test_reload_fences_the_commits_of_the_epoch_before() -> None:
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        c = await core(server)
+        await c.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 10}])
+        old = c.store.token
+        fail_next_commit(c)
+        with pytest.raises(StoreUnavailable):
+            await c.apply_batch([order("o1", "1")])
+        await c.apply_batch([order("o2", "2")])
+        r = fakeredis.FakeAsyncRedis(server=server)
+        new = c.store.token
+        assert new is not None and new != old and await r.get(Keys("u").epoch(0)) == b"2"
+        assert {await r.get(Keys("u").owner(vs)) for vs in range(SMAP.vshards)} == {new.encode()}
+        c.store.token = old  # a commit sent under the old epoch, reaching Redis only now
+        with pytest.raises(FencedError):
+            await c.store.commit([{SMAP.vshard("A"): VShardWrites(stock={"A": "10:0:9"})}])
+        c.store.token = new
+        assert c.get("A") == {"sku": "A", "available": 9, "on_hand": 9, "reserved": 0, "version": 2}
+        assert SkuRecord.decode(await r.hget(Keys("u").stock(SMAP.vshard("A")), "A")).available == 9
+
+    asyncio.run(go())
+
+
+def test_a_reclaim_whose_reply_was_lost_does_not_fence_the_shard() -> None:
+    """It ran and set a token the shard never learned: the retry must accept it as the shard's own."""
+
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        c = await core(server)
+        await c.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 10}])
+        fail_next_commit(c)
+        with pytest.raises(StoreUnavailable):
+            await c.apply_batch([order("o1", "1")])
+        real = c.store._reclaim
+
+        async def ran_but_reply_lost(**kw: Any) -> Any:
+            await real(**kw)
+            raise redis.TimeoutError("no reply from Redis")
+
+        c.store._reclaim = ran_but_reply_lost  # type: ignore[assignment]
+        with pytest.raises(StoreUnavailable):
+            await c.apply_batch([order("o1", "1")])
+        c.store._reclaim = real
+        d = (await c.apply_batch([order("o1", "1")])).decisions
+        assert d[0]["lines"][0]["accepted"] == 1 and not c.fenced
+        assert c.get("A")["available"] == 9  # type: ignore[index]
+
+    asyncio.run(go())
+
+
+def test_a_reclaim_reaching_redis_after_its_retry_changes_nothing() -> None:
+    """Sent, given up on, then delivered late: the retry's epoch must stay the one that owns the vshards."""
+
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        c = await core(server)
+        await c.apply_batch([{"kind": "stock_set", "key": "s", "sku": "A", "quantity": 10}])
+        fail_next_commit(c)
+        with pytest.raises(StoreUnavailable):
+            await c.apply_batch([order("o1", "1")])
+        real = c.store._reclaim
+        delayed: list[dict[str, Any]] = []
+
+        async def still_on_its_way(**kw: Any) -> Any:
+            delayed.append(kw)
+            raise redis.TimeoutError("no reply from Redis")
+
+        c.store._reclaim = still_on_its_way  # type: ignore[assignment]
+        with pytest.raises(StoreUnavailable):
+            await c.apply_batch([order("o1", "1")])
+        c.store._reclaim = real
+        await c.apply_batch([order("o1", "1")])
+        with pytest.raises(redis.ResponseError, match="FENCED"):
+            await real(**delayed[0])
+        r = fakeredis.FakeAsyncRedis(server=server)
+        token = c.store.token
+        assert token is not None and await r.get(Keys("u").owner(SMAP.vshard("A"))) == token.encode()
+        d = (await c.apply_batch([order("o2", "2")])).decisions
+        assert d[0]["lines"][0]["accepted"] == 1 and c.get("A")["available"] == 8  # type: ignore[index]
 
     asyncio.run(go())
