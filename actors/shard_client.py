@@ -63,7 +63,7 @@ class ShardClient:
 
     def submit(self, events: list[WireEvent]) -> tuple[list[WireDecision], dict[str, Any]]:
         """Decide ``events`` (blocking); returns decisions in order and the changed SKUs."""
-        per_shard = by_owner(events, self.shard_map.shard)
+        per_shard = by_owner(events, self.shard_map.shard, self.shard_map.vshard)
         refs = {
             s: self.handles[s].apply_batch.remote(encode_events([p for _, p in items]))
             for s, items in per_shard.items()
@@ -87,7 +87,7 @@ class ShardClient:
 
     async def submit_async(self, events: list[WireEvent]) -> tuple[list[WireDecision], dict[str, Any]]:
         """``submit`` for an event loop (the gateway): awaits the shards concurrently."""
-        per_shard = by_owner(events, self.shard_map.shard)
+        per_shard = by_owner(events, self.shard_map.shard, self.shard_map.vshard)
         replies = await asyncio.gather(*(self._call_async(s, items) for s, items in per_shard.items()))
         return self._joined(events, per_shard, replies)
 

@@ -34,29 +34,70 @@ class _Event(BaseModel):
 
 
 class OrderLine(BaseModel):
-    """One line of an order: a SKU and a positive unit count."""
+    """One line of an own-checkout order (``order_reserve``): a SKU and a positive unit count."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     sku: Sku
     quantity: int = Field(gt=0, le=1_000_000)
 
 
-class OrderPlaced(_Event):
-    """A sale on a channel (or the seller's own checkout): takes units from master."""
+class DocLine(BaseModel):
+    """One line of a marketplace order as a version of it describes it.
 
-    kind: Literal["order_placed"] = "order_placed"
+    ``quantity`` is what the order still claims (ordered, less what was removed or refunded);
+    ``kept`` is what left the order without coming back to stock (refunded or cancelled without
+    restocking). The units the order keeps out of master are ``quantity + kept``. A line removed
+    from the order is sent with ``quantity`` 0 (a line the order no longer names keeps its last
+    quantities: the ledger cannot tell "removed" from "not on this delivery").
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sku: Sku
+    quantity: int = Field(ge=0, le=1_000_000)
+    kept: int = Field(default=0, ge=0, le=1_000_000)
+
+
+Version = Annotated[int, Field(ge=0, le=2**63 - 1)]
+"""An order's version as its marketplace orders them (``updated_at`` in ms, a sequence number):
+per line, a newer version moves stock by the difference, an older or equal one moves nothing."""
+
+
+class _OrderDoc(_Event):
     channel: ChannelId
     order_id: Annotated[str, Field(min_length=1, max_length=200)]
-    lines: tuple[OrderLine, ...] = Field(min_length=1, max_length=1000)
+    version: Version = 0
+    lines: tuple[DocLine, ...] = Field(min_length=1, max_length=1000)
+
+
+class OrderPlaced(_OrderDoc):
+    """A sale on a channel (or its first version): takes units from master."""
+
+    kind: Literal["order_placed"] = "order_placed"
+
+
+class OrderUpdated(_OrderDoc):
+    """A newer version of an order: lines edited, added, removed, refunded (restocked or not)."""
+
+    kind: Literal["order_updated"] = "order_updated"
+    version: Version
+    reason: Annotated[str, Field(max_length=100)] = "edit"
 
 
 class OrderCancelled(_Event):
-    """An order is void: every unit it was granted goes back. ``skus`` routes it to their owners."""
+    """An order is void for the SKUs it names (``skus`` also routes it to their owners).
+
+    With ``restock`` every unit the order holds of a line goes back, except what earlier refunds
+    kept; without it nothing goes back (the units are gone). ``version`` is the marketplace's
+    version of the cancelled order; ``None`` (the admin API) cancels over whatever version is held
+    and no later version un-cancels it.
+    """
 
     kind: Literal["order_cancelled"] = "order_cancelled"
     channel: ChannelId
     order_id: Annotated[str, Field(min_length=1, max_length=200)]
     skus: tuple[Sku, ...] = Field(min_length=1, max_length=1000)
+    version: Version | None = None
+    restock: bool = True
 
 
 class StockSet(_Event):
@@ -117,6 +158,7 @@ class OrderRelease(_Settle):
 
 Event = Annotated[
     OrderPlaced
+    | OrderUpdated
     | OrderCancelled
     | StockSet
     | StockAdjusted

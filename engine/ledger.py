@@ -123,6 +123,12 @@ class Ledger:
             q = idem_at.get(ik)
             if q is None or q.seq:
                 idem[ik] = None
+            if "vss" in ev:  # a split event's key is checked on every vshard it touches
+                for vs in ev["vss"]:
+                    ik = (vs, ev["key"])
+                    q = idem_at.get(ik)
+                    if q is None or q.seq:
+                        idem[ik] = None
             if "order_id" in ev:
                 ok = (p.vshard, ev["channel"], ev["order_id"])
                 q = order_at.get(ok)
@@ -177,8 +183,18 @@ class Ledger:
         plan = Plan()
         staging = Staging(self, plan, fetched, self.clock())
         by_event: list[list[WireDecision]] = [[] for _ in events]
-        for p in parts:
-            by_event[p.index].append(staging.decide(p.vshard, p.event))
+        i, n = 0, len(parts)
+        while i < n:
+            p = parts[i]
+            if "vss" not in p.event:  # whole on one vshard: the hot path
+                by_event[p.index].append(staging.decide(p.vshard, p.event))
+                i += 1
+                continue
+            j = i + 1  # an event's parts are adjacent (``partition`` keeps event order)
+            while j < n and parts[j].index == p.index:
+                j += 1
+            by_event[p.index].extend(staging.decide_whole([(q.vshard, q.event) for q in parts[i:j]]))
+            i = j
         plan.decisions = [merge_parts(ev, ds) for ev, ds in zip(events, by_event, strict=True)]
         for sku, (vs, source, at) in plan.dirty.items():
             rec = plan.records[sku]

@@ -1,8 +1,9 @@
-"""The decision rules, one method per event kind, staged into a batch's plan.
+"""The decision rules, one function per event kind, staged into a batch's plan.
 
 Kept apart from ``engine.ledger`` (which owns state and the batch lifecycle) so the rules read as
-the business policy they are: never below zero, grant what is left, cancel returns exactly what
-was granted, a cancel that comes first is parked, the same order id counts once whatever the key.
+the business policy they are: never below zero, grant what is left, a stock take never cuts into
+held units, an event key means one payload everywhere. Orders, as versioned documents, are in
+``engine.order_rules``; the seller's own two-step orders in ``engine.two_phase_rules``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from engine import two_phase_rules
+from engine import order_rules, two_phase_rules
 from engine.idempotency import fingerprint
 from engine.records import SkuRecord
 
@@ -33,20 +34,53 @@ class Staging:
         self.ledger, self.plan, self.fetched, self.now = ledger, plan, fetched, now
 
     def decide(self, vs: int, ev: dict[str, Any]) -> WireDecision:
-        """Idempotency first (same key: first answer, or ``conflict``), then the kind's rule."""
+        """An event that is whole on one vshard: idempotency first (same key: the first answer, or
+        ``conflict``), then the kind's rule. The hot path: one lookup, one rule."""
+        if "vss" in ev:  # a part of an event another owner has parts of too
+            return self.decide_whole([(vs, ev)])[0]
         ik = (vs, ev["key"])
         fp = fingerprint(ev)
         plan = self.plan
         seen = plan.idem[ik] if ik in plan.idem else self.ledger.staged_idem(ik, self.fetched)
         if seen is not None:
-            if seen[0] == fp:
-                return seen[1]
-            return {"key": ev["key"], "kind": ev["kind"], "outcome": "conflict", "lines": []}
-        w = plan.writes[vs]
+            return seen[1] if seen[0] == fp else self.conflict(ev)
+        return self.fresh(vs, ev, fp)
+
+    def decide_whole(self, parts: list[tuple[int, dict[str, Any]]]) -> list[WireDecision]:
+        """The parts of one event split across vshards, decided together.
+
+        The key is checked on every vshard the whole event touches (``vss``, including those of
+        other shards, read from the store): if any holds it for another payload, every part is a
+        ``conflict`` and nothing moves. A part whose vshard already decided this payload replays
+        that answer; the others are decided now (a retry completing a delivery that only some
+        shard had committed).
+        """
+        first = parts[0][1]
+        key, fp = first["key"], first["fp"]
+        seen = {vs: self.seen((vs, key)) for vs in first["vss"]}
+        if any(s is not None and s[0] != fp for s in seen.values()):
+            return [self.conflict(ev) for _, ev in parts]
+        out = []
+        for vs, ev in parts:
+            s = seen.get(vs)
+            out.append(s[1] if s is not None else self.fresh(vs, ev, fp))
+        return out
+
+    def seen(self, ik: tuple[int, str]) -> tuple[str, WireDecision] | None:
+        plan = self.plan
+        return plan.idem[ik] if ik in plan.idem else self.ledger.staged_idem(ik, self.fetched)
+
+    def fresh(self, vs: int, ev: dict[str, Any], fp: str) -> WireDecision:
+        """Decide a part never seen on its vshard and stage its idempotency record."""
+        w = self.plan.writes[vs]
         decision = RULES[ev["kind"]](self, vs, ev, w)
-        plan.idem[ik] = (fp, decision)
+        self.plan.idem[(vs, ev["key"])] = (fp, decision)
         w.idem.append((ev["key"], _dumps([fp, decision]).decode()))
         return decision
+
+    @staticmethod
+    def conflict(ev: dict[str, Any]) -> WireDecision:
+        return {"key": ev["key"], "kind": ev["kind"], "outcome": "conflict", "lines": []}
 
     # -- overlay access -----------------------------------------------------------------------
     def record(self, sku: str) -> SkuRecord | None:
@@ -127,72 +161,16 @@ class Staging:
             d["channel"], d["order_id"] = ev["channel"], ev["order_id"]
         return d
 
-    # -- one rule per event kind ---------------------------------------------------------------
-    def order_placed(self, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:
-        existing = self.order(vs, ev)
-        if existing is not None and existing["status"] != "parked_cancel":
-            return self.decision(ev, "duplicate_order", existing["lines"])
-        if existing is not None:  # its cancel came first: record the order as cancelled, move nothing
-            lines = []
-            for ln in ev["lines"]:
-                line = self.change(
-                    vs, ev, w, ln["sku"], self.record(ln["sku"]) or SkuRecord(), 0, "cancelled"
-                )
-                line["requested"], line["accepted"] = ln["quantity"], 0
-                lines.append(line)
-            self.put_order(vs, ev, w, {"status": "cancelled", "lines": lines, "at": self.now})
-            return self.decision(ev, "cancelled", lines)
-        lines = [self.take(vs, ev, w, ln["sku"], ln["quantity"]) for ln in ev["lines"]]
-        status = "oversold" if any(ln["outcome"] == "insufficient" for ln in lines) else "accepted"
-        self.put_order(vs, ev, w, {"status": status, "lines": lines, "at": self.now})
-        return self.decision(ev, "applied", lines)
-
-    def take(self, vs: int, ev: dict[str, Any], w: VShardWrites, sku: str, quantity: int) -> dict[str, Any]:
-        """Grant ``min(quantity, available)``: the channel has sold it already, so what is left goes."""
-        rec = self.record(sku)
-        if rec is None:
-            self.audit(ev, w, sku, 0, None, None, None, "unknown_sku")
-            return {
-                "sku": sku,
-                "outcome": "unknown_sku",
-                "delta": 0,
-                "available": None,
-                "version": None,
-                "requested": quantity,
-                "accepted": 0,
-            }
-        granted = min(quantity, max(rec.on_hand - rec.reserved, 0))
-        line = self.change(
-            vs, ev, w, sku, rec, -granted, "accepted" if granted == quantity else "insufficient"
-        )
-        line["requested"], line["accepted"] = quantity, granted
-        return line
-
-    def order_cancelled(self, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:
-        existing = self.order(vs, ev)
-        if existing is None:
-            self.put_order(
-                vs, ev, w, {"status": "parked_cancel", "cancel_key": ev["key"], "at": self.now}, expires=True
-            )
-            return self.decision(ev, "parked", [])
-        if existing["status"] == "parked_cancel":
-            return self.decision(ev, "parked", [])
-        if existing["status"] == "cancelled":
-            return self.decision(ev, "already_cancelled", [])
-        lines = []
-        for ln in existing["lines"]:
-            rec = self.record(ln["sku"])
-            if rec is not None and ln.get("accepted"):
-                lines.append(self.change(vs, ev, w, ln["sku"], rec, ln["accepted"], "returned"))
-        self.put_order(vs, ev, w, {**existing, "status": "cancelled", "cancelled_at": self.now})
-        return self.decision(ev, "applied", lines)
-
+    # -- one rule per stock event kind ---------------------------------------------------------
     def stock_set(self, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:
+        """An absolute count. Units held for an own-checkout order are on the shelf until it commits
+        or releases, so on hand never falls below them: a count lower than what is held sets on hand
+        to the held units (line outcome ``clamped``), and available never goes negative."""
         sku = ev["sku"]
         rec = self.record(sku) or self.create(sku)
-        return self.decision(
-            ev, "applied", [self.change(vs, ev, w, sku, rec, ev["quantity"] - rec.on_hand, "set")]
-        )
+        target = max(ev["quantity"], rec.reserved)
+        outcome = "set" if target == ev["quantity"] else "clamped"
+        return self.decision(ev, "applied", [self.change(vs, ev, w, sku, rec, target - rec.on_hand, outcome)])
 
     def create(self, sku: str) -> SkuRecord:
         rec = self.plan.records[sku] = SkuRecord()
@@ -234,8 +212,9 @@ class Staging:
 
 
 RULES: dict[str, Rule] = {
-    "order_placed": Staging.order_placed,
-    "order_cancelled": Staging.order_cancelled,
+    "order_placed": order_rules.order_doc,
+    "order_updated": order_rules.order_doc,
+    "order_cancelled": order_rules.order_cancelled,
     "stock_set": Staging.stock_set,
     "stock_adjusted": Staging.stock_adjusted,
     "channel_quantity_reported": Staging.channel_quantity_reported,

@@ -1,60 +1,64 @@
 """Rules for the seller's own all-or-nothing orders: reserve, then commit or release.
 
 A reservation holds units (``reserved`` rises, ``available`` falls) without selling them; commit
-turns held units into a sale, release gives them back. Each step is idempotent and checks the
-order's status, so a coordinator that dies and retries, or a sweeper racing it, cannot sell or
-return a unit twice. ``engine.two_phase`` drives the protocol across shards.
+turns held units into a sale, release gives them back. Each step is decided per (order, SKU) line
+and belongs to its transaction (``txn``): a line of the same order id held by another transaction
+or placed by a marketplace answers ``order_exists`` and is not touched, so a second request for an
+existing order id can neither take nor release the first one's units. Each step is idempotent and
+checks the line's status, so a coordinator that dies and retries, or a sweeper racing it, cannot
+sell or return a unit twice. ``engine.two_phase`` drives the protocol across shards and decides
+"all or nothing" from these per-line answers.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING, Any
+
+from engine.order_rules import Line, line_map, outcome_of, put, view
 
 if TYPE_CHECKING:
     from engine.ledger import VShardWrites
-    from engine.records import SkuRecord
     from engine.rules import Staging
     from engine.wire import WireDecision
 
 
 def order_reserve(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:
-    """Hold every line of this part, or none: a part short on any SKU reserves nothing."""
+    """Hold each line's units if available; a line short of them holds nothing (``insufficient``)."""
     existing = st.order(vs, ev)
-    if existing is not None:
-        return st.decision(ev, existing["status"], existing["lines"])
-    want = Counter[str]()
+    lines = line_map(existing)
+    want: dict[str, int] = {}
     for ln in ev["lines"]:
-        want[ln["sku"]] += ln["quantity"]
-    records = {sku: st.record(sku) for sku in want}
-    short = {sku for sku, q in want.items() if (rec := records[sku]) is None or rec.available < q}
-    if short:
-        lines = [
-            _unheld(ln, records[ln["sku"]], "insufficient" if ln["sku"] in short else "not_reserved")
-            for ln in ev["lines"]
-        ]
-        return st.decision(ev, "insufficient", lines)
-    lines = []
-    for ln in ev["lines"]:
-        rec = records[ln["sku"]]
-        assert rec is not None  # every SKU was checked above
-        line = st.change(vs, ev, w, ln["sku"], rec, 0, "reserved", held=ln["quantity"])
-        line["requested"], line["accepted"] = ln["quantity"], 0
-        lines.append(line)
-    st.put_order(vs, ev, w, {"status": "reserved", "txn": ev["txn"], "lines": lines, "at": st.now})
-    return st.decision(ev, "reserved", lines)
+        want[ln["sku"]] = want.get(ln["sku"], 0) + ln["quantity"]
+    out, classes = [], []
+    for sku, q in want.items():
+        cls, shown = _reserve_line(st, vs, ev, w, lines, sku, q)
+        classes.append(cls)
+        out.append(shown)
+    put(st, vs, ev, w, existing, lines)
+    return st.decision(ev, outcome_of(classes), out)
 
 
-def _unheld(ln: dict[str, Any], rec: SkuRecord | None, outcome: str) -> dict[str, Any]:
-    return {
-        "sku": ln["sku"],
-        "outcome": outcome,
-        "delta": 0,
-        "requested": ln["quantity"],
-        "accepted": 0,
-        "available": rec.available if rec else None,
-        "version": rec.version if rec else None,
+def _reserve_line(
+    st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites, lines: dict[str, Line], sku: str, q: int
+) -> tuple[str, dict[str, Any]]:
+    line = lines.get(sku)
+    if line is not None:
+        if line.get("txn") == ev["txn"]:  # a repeat of this transaction's step (or its late release)
+            return line["status"], view(st, sku, line, line["status"])
+        return "order_exists", view(st, sku, line, "order_exists")
+    rec = st.record(sku)
+    if rec is None or rec.available < q:
+        return "insufficient", {
+            "sku": sku, "outcome": "insufficient", "delta": 0, "requested": q, "accepted": 0,
+            "available": rec.available if rec else None, "version": rec.version if rec else None,
+        }
+    shown = st.change(vs, ev, w, sku, rec, 0, "reserved", held=q)
+    shown["requested"], shown["accepted"] = q, 0
+    lines[sku] = {
+        "sku": sku, "txn": ev["txn"], "status": "reserved", "held": q, "q": q, "ver": 0,
+        "requested": q, "accepted": 0, "outcome": "reserved",
     }
+    return "reserved", shown
 
 
 def order_commit(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:
@@ -69,23 +73,40 @@ def order_release(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites) -> 
 
 def _settle(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites, sell: bool) -> WireDecision:
     existing = st.order(vs, ev)
-    if existing is None:
-        if not sell:  # a late reserve must find this tombstone and hold nothing
-            st.put_order(vs, ev, w, {"status": "released", "txn": ev["txn"], "lines": [], "at": st.now})
-            return st.decision(ev, "released", [])
-        return st.decision(ev, "unknown_order", [])
-    if existing["status"] != "reserved":
-        return st.decision(ev, f"already_{existing['status']}", [])
-    lines = []
-    for held in existing["lines"]:
-        q = held["requested"]
-        rec = st.record(held["sku"])
-        assert rec is not None  # a reservation holds units of a known SKU
-        line = st.change(
-            vs, ev, w, held["sku"], rec, -q if sell else 0, "accepted" if sell else "released", held=-q
-        )
-        line["requested"], line["accepted"] = q, q if sell else 0
-        lines.append(line)
+    lines = line_map(existing)
+    out, classes = [], []
+    for sku in dict.fromkeys(ev["skus"]):
+        cls, shown = _settle_line(st, vs, ev, w, lines, sku, sell)
+        classes.append(cls)
+        out.append(shown)
+    put(st, vs, ev, w, existing, lines)
+    return st.decision(ev, outcome_of(classes), out)
+
+
+def _settle_line(
+    st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites, lines: dict[str, Line], sku: str, sell: bool
+) -> tuple[str, dict[str, Any]]:
+    line = lines.get(sku)
+    if line is None:
+        if sell:
+            return "unknown_order", view(st, sku, {}, "unknown_order")
+        # a late reserve of this transaction must find this tombstone and hold nothing
+        line = lines[sku] = {
+            "sku": sku, "txn": ev["txn"], "status": "released", "held": 0, "q": 0, "ver": 0,
+            "requested": 0, "accepted": 0, "outcome": "released",
+        }
+        return "released", view(st, sku, line, "released")
+    if line.get("txn") != ev["txn"]:
+        return "order_exists", view(st, sku, line, "order_exists")
+    if line["status"] != "reserved":
+        return f"already_{line['status']}", view(st, sku, line, f"already_{line['status']}")
+    q = line["held"]
+    rec = st.record(sku)
+    assert rec is not None  # a reservation holds units of a known SKU
     status = "accepted" if sell else "released"
-    st.put_order(vs, ev, w, {**existing, "status": status, "lines": lines, "at": st.now})
-    return st.decision(ev, status, lines)
+    shown = st.change(vs, ev, w, sku, rec, -q if sell else 0, status, held=-q)
+    shown["requested"], shown["accepted"] = q, q if sell else 0
+    line.update(status=status, held=0, outcome=status, accepted=q if sell else 0, requested=q if sell else 0)
+    if not sell:
+        line["q"] = 0
+    return status, shown

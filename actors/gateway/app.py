@@ -107,6 +107,7 @@ def create_app(
             config.gateway.batch_max_events,
             config.gateway.batch_max_wait_ms,
             config.gateway.batch_max_inflight,
+            vshard_of=shard_map.vshard,
         ),
         metrics=metrics,
         views=StoreViews(redis, Keys(config.store.key_prefix), shard_map),

@@ -33,10 +33,13 @@ class ShardBatchers:
         max_events: int = 512,
         max_wait_ms: float = 2.0,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        vshard_of: Callable[[str], int] | None = None,
     ) -> None:
         if shards < 1:
             raise ValueError("shards must be >= 1")
         self.shard_of = shard_of
+        self.vshard_of = vshard_of
+        """A SKU's virtual shard: an event split across shards carries every vshard it touches."""
         self.batchers = [
             MicroBatcher(submit, max_events, max_wait_ms, None, max_inflight) for _ in range(shards)
         ]
@@ -67,7 +70,7 @@ class ShardBatchers:
             raise BatcherClosed("gateway is shutting down")
         if not events:
             return []
-        per_shard = by_owner(events, self.shard_of)
+        per_shard = by_owner(events, self.shard_of, self.vshard_of)
         if len(per_shard) == 1:
             [(shard, items)] = per_shard.items()
             if len(items) == len(events):

@@ -131,12 +131,13 @@ def test_orders_create() -> None:
             "key": "shopify:evt-1",
             "at": 1714572300.123456,
             "kind": "order_placed",
+            "version": 0,
             "channel": "shop-us",
             "order_id": "820982911946154508",
             "lines": [
-                {"sku": "TEE-RED-M", "quantity": 2},
-                {"sku": "MUG-01", "quantity": 1},
-                {"sku": "TEE-RED-M", "quantity": 3},
+                {"sku": "TEE-RED-M", "quantity": 2, "kept": 0},
+                {"sku": "MUG-01", "quantity": 1, "kept": 0},
+                {"sku": "TEE-RED-M", "quantity": 3, "kept": 0},
             ],
         }
     ]
@@ -199,7 +200,7 @@ def test_other_topics_ignored_and_topic_required() -> None:
 def test_unknown_sku_is_kept_as_a_line() -> None:
     payload = order(line_items=[{"sku": "NOT-IN-MASTER-ANYWHERE", "quantity": 4}])
     [event] = receive("orders/create", payload).events
-    assert event["lines"] == [{"sku": "NOT-IN-MASTER-ANYWHERE", "quantity": 4}]
+    assert event["lines"] == [{"sku": "NOT-IN-MASTER-ANYWHERE", "quantity": 4, "kept": 0}]
 
 
 def test_lines_without_sku_are_noted() -> None:

@@ -189,12 +189,13 @@ def test_live_statuses_place_the_order(topic: str, status: str) -> None:
             "key": f"woocommerce:727:{status}:2024-05-01T12:30:00",
             "at": 1714559400.0,
             "kind": "order_placed",
+            "version": 0,
             "channel": "wc-eu",
             "order_id": "727",
             "lines": [
-                {"sku": "TEE-RED-M", "quantity": 2},
-                {"sku": "MUG-01", "quantity": 1},
-                {"sku": "TEE-RED-M", "quantity": 1},
+                {"sku": "TEE-RED-M", "quantity": 2, "kept": 0},
+                {"sku": "MUG-01", "quantity": 1, "kept": 0},
+                {"sku": "TEE-RED-M", "quantity": 1, "kept": 0},
             ],
         }
     ]
@@ -213,6 +214,8 @@ def test_void_statuses_cancel_the_order(status: str) -> None:
         "channel": "wc-eu",
         "order_id": "727",
         "skus": ["TEE-RED-M", "MUG-01"],
+        "version": None,
+        "restock": True,
     }
 
 
@@ -242,7 +245,7 @@ def test_other_topics_ignored_and_topic_required() -> None:
 
 def test_unknown_sku_is_kept_as_a_line() -> None:
     [event] = receive(order(line_items=[{"sku": "NOT-IN-MASTER-ANYWHERE", "quantity": 4}])).events
-    assert event["lines"] == [{"sku": "NOT-IN-MASTER-ANYWHERE", "quantity": 4}]
+    assert event["lines"] == [{"sku": "NOT-IN-MASTER-ANYWHERE", "quantity": 4, "kept": 0}]
 
 
 def test_lines_without_sku_are_noted() -> None:

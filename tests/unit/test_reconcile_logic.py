@@ -57,7 +57,7 @@ def test_backfill_events_skip_known_and_keep_cancels() -> None:
         ("order_cancelled", "3"),
     ]
     assert events[0]["key"] == backfill_key("shop", "1", "placed")
-    assert events[0]["lines"] == [{"sku": "a", "quantity": 1}]
+    assert events[0]["lines"] == [{"sku": "a", "quantity": 1, "kept": 0}]
     assert events[1]["skus"] == ["a", "b"]
 
 
