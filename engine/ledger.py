@@ -31,9 +31,13 @@ from engine.routing import ShardMap
 from engine.rules import Staging
 from engine.wire import WireDecision, WireEvent, merge_parts
 
-IdemKey = tuple[int, str]
+IdemKey = str
+"""An event key: its idempotency record is one per event, wherever its parts are decided."""
 OrderKey = tuple[int, str, str]
 Clock = Callable[[], float]
+Seen = tuple[str, dict[str, WireDecision]]
+"""An idempotency record: the event's fingerprint and its decision per vshard (keys are the
+vshard numbers as strings, as JSON stores them)."""
 INDEX_SLACK = 200_000
 """Index entries (live or left behind) above which the index is rebuilt from live plans."""
 
@@ -56,7 +60,9 @@ class VShardWrites:
     """Everything one virtual shard must persist for a batch, committed atomically."""
 
     stock: dict[str, str] = field(default_factory=dict)
-    idem: list[tuple[str, str]] = field(default_factory=list)
+    idem: list[tuple[str, str, bool]] = field(default_factory=list)
+    """(event key, encoded ``[fingerprint, {vshard: decision}]``, merge): ``merge`` for an event
+    whose other parts another shard may record too (the store joins the two records)."""
     audit: list[str] = field(default_factory=list)
     orders: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
     """(channel, order_id) -> (encoded record, expires): parked cancels expire, orders do not."""
@@ -79,7 +85,7 @@ class Plan:
     decisions: list[WireDecision] = field(default_factory=list)
     writes: defaultdict[int, VShardWrites] = field(default_factory=lambda: defaultdict(VShardWrites))
     records: dict[str, SkuRecord] = field(default_factory=dict)
-    idem: dict[IdemKey, tuple[str, WireDecision]] = field(default_factory=dict)
+    idem: dict[IdemKey, Seen] = field(default_factory=dict)
     orders: dict[OrderKey, dict[str, Any]] = field(default_factory=dict)
     changed: dict[str, dict[str, Any]] = field(default_factory=dict)
     """SKU -> {available, version, source, at}: quantities the channels must learn about."""
@@ -119,16 +125,10 @@ class Ledger:
         idem_at, order_at = self._idem_at, self._order_at
         for p in parts:
             ev = p.event
-            ik = (p.vshard, ev["key"])
+            ik = ev["key"]
             q = idem_at.get(ik)
             if q is None or q.seq:
                 idem[ik] = None
-            if "vss" in ev:  # a split event's key is checked on every vshard it touches
-                for vs in ev["vss"]:
-                    ik = (vs, ev["key"])
-                    q = idem_at.get(ik)
-                    if q is None or q.seq:
-                        idem[ik] = None
             if "order_id" in ev:
                 ok = (p.vshard, ev["channel"], ev["order_id"])
                 q = order_at.get(ok)
@@ -216,15 +216,15 @@ class Ledger:
         q = self._record_at.get(sku)
         return q.records[sku] if q is not None else self.records.get(sku)
 
-    def staged_idem(self, ik: IdemKey, fetched: Fetched) -> tuple[str, WireDecision] | None:
+    def staged_idem(self, ik: IdemKey, fetched: Fetched) -> Seen | None:
         q = self._idem_at.get(ik)
         if q is not None and (not q.seq or q.seq > fetched.since):
             return q.idem[ik]
         raw = fetched.idem[ik]
         if raw is None:
             return None
-        fp, decision = orjson.loads(raw)
-        return fp, decision
+        fp, decisions = orjson.loads(raw)
+        return fp, decisions
 
     def staged_order(self, ok: OrderKey, fetched: Fetched) -> dict[str, Any] | None:
         q = self._order_at.get(ok)
@@ -263,6 +263,7 @@ class Ledger:
         self._record_at = {k: q for q in self.pending for k in q.records}
         return dropped
 
+    # -- pure use ---------------------------------------------------------------------------------
     def process(self, events: list[WireEvent]) -> list[WireDecision]:
         """Split, decide and apply against an in-memory record store: for pure use and tests.
 
@@ -279,8 +280,21 @@ class Ledger:
         finally:
             self.end_read(since)
         for vs, w in plan.writes.items():
-            memory.update({(vs, key): value for key, value in w.idem})
+            for key, value, merge in w.idem:
+                memory[key] = join_idem(memory.get(key), value) if merge else value
             memory.update({(vs, ch, oid): value for (ch, oid), (value, _) in w.orders.items()})
         decisions = plan.decisions  # taken before ``apply``, which may empty the plan
         self.apply(plan)
         return decisions
+
+
+def join_idem(stored: str | None, value: str) -> str:
+    """The store's join of two idempotency records of one event (``commit.lua`` does the same):
+    the parts of both, if their fingerprints match; otherwise the stored one stands."""
+    if stored is None:
+        return value
+    fp, parts = orjson.loads(stored)
+    new_fp, new_parts = orjson.loads(value)
+    if fp != new_fp:
+        return stored
+    return orjson.dumps([fp, {**parts, **new_parts}]).decode()

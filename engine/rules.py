@@ -18,7 +18,7 @@ from engine.idempotency import fingerprint
 from engine.records import SkuRecord
 
 if TYPE_CHECKING:
-    from engine.ledger import Fetched, Ledger, Plan, VShardWrites
+    from engine.ledger import Fetched, Ledger, Plan, Seen, VShardWrites
     from engine.wire import WireDecision
 
 _dumps = orjson.dumps
@@ -36,47 +36,66 @@ class Staging:
     def decide(self, vs: int, ev: dict[str, Any]) -> WireDecision:
         """An event that is whole on one vshard: idempotency first (same key: the first answer, or
         ``conflict``), then the kind's rule. The hot path: one lookup, one rule."""
-        if "vss" in ev:  # a part of an event another owner has parts of too
+        if "vss" in ev:  # a part of an event other vshards have parts of too
             return self.decide_whole([(vs, ev)])[0]
-        ik = (vs, ev["key"])
+        key = ev["key"]
         fp = fingerprint(ev)
-        plan = self.plan
-        seen = plan.idem[ik] if ik in plan.idem else self.ledger.staged_idem(ik, self.fetched)
+        seen = self.seen(key)
         if seen is not None:
-            return seen[1] if seen[0] == fp else self.conflict(ev)
-        return self.fresh(vs, ev, fp)
+            if seen[0] != fp:
+                return self.conflict(ev)
+            replay = seen[1].get(str(vs))
+            if replay is not None:
+                return replay
+        decision = RULES[ev["kind"]](self, vs, ev, self.plan.writes[vs])
+        self.record_key(vs, key, fp, {str(vs): decision}, merge=False, known=seen[1] if seen else None)
+        return decision
 
     def decide_whole(self, parts: list[tuple[int, dict[str, Any]]]) -> list[WireDecision]:
         """The parts of one event split across vshards, decided together.
 
-        The key is checked on every vshard the whole event touches (``vss``, including those of
-        other shards, read from the store): if any holds it for another payload, every part is a
-        ``conflict`` and nothing moves. A part whose vshard already decided this payload replays
-        that answer; the others are decided now (a retry completing a delivery that only some
-        shard had committed).
+        The key has one idempotency record for the whole event: if it holds another payload,
+        every part is a ``conflict`` and nothing moves. A part already decided (on this shard or,
+        for an event split across shards, on another) replays its answer; the others are decided
+        now: a retry completing a delivery that only some shard had committed.
         """
         first = parts[0][1]
         key, fp = first["key"], first["fp"]
-        seen = {vs: self.seen((vs, key)) for vs in first["vss"]}
-        if any(s is not None and s[0] != fp for s in seen.values()):
+        seen = self.seen(key)
+        if seen is not None and seen[0] != fp:
             return [self.conflict(ev) for _, ev in parts]
-        out = []
+        known = seen[1] if seen is not None else {}
+        out, fresh = [], {}
         for vs, ev in parts:
-            s = seen.get(vs)
-            out.append(s[1] if s is not None else self.fresh(vs, ev, fp))
+            decision = known.get(str(vs))
+            if decision is None:
+                decision = fresh[str(vs)] = RULES[ev["kind"]](self, vs, ev, self.plan.writes[vs])
+            out.append(decision)
+        if fresh:
+            # whole here (every vshard it touches is in this batch): written whole; otherwise
+            # another shard writes its parts of the record too, and the store joins them
+            whole = len(first["vss"]) == len(parts)
+            self.record_key(parts[0][0], key, fp, fresh, merge=not whole, known=known)
         return out
 
-    def seen(self, ik: tuple[int, str]) -> tuple[str, WireDecision] | None:
+    def seen(self, key: str) -> Seen | None:
         plan = self.plan
-        return plan.idem[ik] if ik in plan.idem else self.ledger.staged_idem(ik, self.fetched)
+        return plan.idem[key] if key in plan.idem else self.ledger.staged_idem(key, self.fetched)
 
-    def fresh(self, vs: int, ev: dict[str, Any], fp: str) -> WireDecision:
-        """Decide a part never seen on its vshard and stage its idempotency record."""
-        w = self.plan.writes[vs]
-        decision = RULES[ev["kind"]](self, vs, ev, w)
-        self.plan.idem[(vs, ev["key"])] = (fp, decision)
-        w.idem.append((ev["key"], _dumps([fp, decision]).decode()))
-        return decision
+    def record_key(
+        self,
+        vs: int,
+        key: str,
+        fp: str,
+        decided: dict[str, WireDecision],
+        merge: bool,
+        known: dict[str, WireDecision] | None = None,
+    ) -> None:
+        """Stage the event's idempotency record (``decided`` joined to what was ``known``)."""
+        self.plan.idem[key] = (fp, {**known, **decided} if known else decided)
+        self.plan.writes[vs].idem.append(
+            (key, _dumps([fp, decided if merge else self.plan.idem[key][1]]).decode(), merge)
+        )
 
     @staticmethod
     def conflict(ev: dict[str, Any]) -> WireDecision:

@@ -27,9 +27,14 @@ class Keys:
         """Stream of decisions, one entry per decided line, field ``d`` holds JSON."""
         return f"{self.tag(vshard)}:audit"
 
-    def idem(self, vshard: int, key: str) -> str:
-        """First decision for an event key, ``[fingerprint, decision]``, with a TTL."""
-        return f"{self.tag(vshard)}:idem:{key}"
+    def idem(self, key: str) -> str:
+        """An event key's first decisions, ``[fingerprint, {vshard: decision}]``, with a TTL.
+
+        One record per event, not per vshard: a key reused with another payload must be refused
+        wherever the new payload lands, so every vshard must find the same record. (It carries no
+        vshard's hash tag: the shard's scripts already span vshards, so one Redis, not Cluster.)
+        """
+        return f"{self.prefix}:idem:{key}"
 
     def order(self, vshard: int, channel: str, order_id: str) -> str:
         """This vshard's lines of an order (or a parked cancel waiting for it)."""

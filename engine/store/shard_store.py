@@ -71,6 +71,7 @@ class ShardStore:
         self._commit_sha = sha1(_COMMIT_LUA.encode()).hexdigest()
         self._fetch_sha = sha1(_FETCH_LUA.encode()).hexdigest()
         self._tags = {vs: keys.tag(vs) for vs in vshards}
+        self._idem_prefix = keys.idem("")
         # The two hot calls bypass redis-py's client (4-6x their CPU; ``engine.store.script_conn``).
         # Reads and commits on connections of their own: Redis answers one connection's calls in
         # order, so a read queued behind a large commit would wait for it.
@@ -165,8 +166,8 @@ class ShardStore:
             return fetched
         # The names of ``Keys.idem`` and ``Keys.order``, built from the cached tags (a method
         # call per key formatted the tag again for every one of thousands of keys).
-        tag = self._tags
-        names = [f"{tag[vs]}:idem:{key}" for vs, key in idem]
+        tag, idem_prefix = self._tags, self._idem_prefix
+        names = [idem_prefix + key for key in idem]
         names += [f"{tag[vs]}:order:{ch}:{oid}" for vs, ch, oid in orders]
         blob = orjson.dumps(names)
         try:
@@ -202,6 +203,7 @@ class ShardStore:
                 self.audit_maxlen,
                 self.park_ttl_s,
                 payload,
+                self._idem_prefix,
             )
         except redis.exceptions.NoScriptError as exc:
             # Nothing ran; failing the batch (rather than retrying here) keeps one path for every

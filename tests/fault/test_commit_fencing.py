@@ -210,16 +210,16 @@ async def late_commit(core: ShardCore, relay: DelayLine, direct: redis.Redis) ->
     if in_memory != in_redis:
         problems.append(f"at the end: memory {in_memory} != Redis {in_redis}")
     vs = SMAP.vshard("A")
-    stored = {k: direct.get(KEYS.idem(vs, k)) for k in sent}
+    stored = {k: direct.get(KEYS.idem(k)) for k in sent}
     for k, d in acked.items():
         raw = stored[k]
-        if raw is None or orjson.loads(raw)[1] != d:
+        if raw is None or orjson.loads(raw)[1] != {str(vs): d}:
             problems.append(f"acknowledged {k} is not in Redis as answered: {raw!r}")
     accepted = sum(
         line["accepted"]
         for k, raw in stored.items()
         if raw is not None and k != "seed"
-        for line in orjson.loads(raw)[1]["lines"]
+        for line in orjson.loads(raw)[1][str(vs)]["lines"]
     )
     raw_a = direct.hget(KEYS.stock(vs), "A")
     available = SkuRecord.decode(raw_a).available if raw_a is not None else None

@@ -12,7 +12,6 @@ from engine.ledger import Ledger
 from engine.routing import ShardMap
 from engine.store.keys import Keys
 from engine.two_phase import TwoPhaseOrders
-from engine.wire import merge_parts
 
 
 class Clock:
@@ -45,42 +44,9 @@ TWO_PHASE = ("order_reserve", "order_commit", "order_release")
 
 
 def decide(led: Ledger, ev: dict[str, Any]) -> dict[str, Any]:
-    """The ledger's decision, refusing as the ledger's contract says a step on another's order id.
-
-    Per virtual shard: a part whose (channel, order_id) record belongs to another transaction
-    (another ``txn``, or a webhook order, which has none) is answered ``order_exists`` and changes
-    nothing; the other parts go to the ledger. Parts are merged like the shard client merges them.
-    """
-    if ev["kind"] not in TWO_PHASE:
-        [decision] = led.process([ev])
-        return decision
-    parts = []
-    for part in led.split([ev]):
-        record = led.memory.get((part.vshard, ev["channel"], ev["order_id"]))
-        if record is not None and orjson.loads(record).get("txn") != ev["txn"]:
-            parts.append(order_exists(led, part.event))
-        else:
-            parts.append(led.process([part.event])[0])
-    return merge_parts(ev, parts)
-
-
-def order_exists(led: Ledger, ev: dict[str, Any]) -> dict[str, Any]:
-    refused = []
-    for ln in ev.get("lines", []):
-        rec = led.records.get(ln["sku"])
-        refused.append(
-            {
-                "sku": ln["sku"],
-                "outcome": "order_exists",
-                "delta": 0,
-                "requested": ln["quantity"],
-                "accepted": 0,
-                "available": rec.available if rec else None,
-                "version": rec.version if rec else None,
-            }
-        )
-    decision = {"key": ev["key"], "kind": ev["kind"], "outcome": "order_exists", "lines": refused}
-    return {**decision, "channel": ev["channel"], "order_id": ev["order_id"]}
+    """The ledger's decision: it answers ``order_exists`` to a step on another's order id."""
+    [decision] = led.process([ev])
+    return decision
 
 
 def lines(**q: int) -> list[dict[str, Any]]:
