@@ -33,25 +33,39 @@ Submit = Callable[[list[WireEvent]], Awaitable[list[WireDecision]]]
 ORDER_EXISTS = "order_exists"
 """Outcome the ledger gives a step on an order id whose record belongs to another transaction."""
 
-# KEYS: the order's record, the open set. ARGV: fp, request, hold deadline, txn.
-# One script so that "is it answered?" and "open it" cannot interleave with a coordinator's close:
-# a replay of an answered order must not put it back in the open set.
+# KEYS: the order's record, the open set, the order id's claim. ARGV: fp, request, hold deadline,
+# txn, claim TTL. One script so that "is it answered?" and "open it" cannot interleave with a
+# coordinator's close: a replay of an answered order must not put it back in the open set. The
+# claim names the transaction that owns the order id, so a second key for it is refused even when
+# its lines share no vshard with the first order's (the shards could not see each other's lines).
 _OPEN = """
 redis.call('HSETNX', KEYS[1], 'fp', ARGV[1])
 redis.call('HSETNX', KEYS[1], 'request', ARGV[2])
 local stored = redis.call('HMGET', KEYS[1], 'fp', 'answer')
+local owner = ARGV[4]
 if stored[1] == ARGV[1] and not stored[2] then
   redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[4])
+  owner = redis.call('GET', KEYS[3])
+  if not owner then
+    redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+    owner = ARGV[4]
+  end
 end
+stored[3] = owner
 return stored
 """
 
-# KEYS: the order's record, the open set. ARGV: encoded answer, answer TTL, txn.
-# The first answer wins and only it starts the expiry: a sweeper finishing an order its coordinator
-# answered a moment before must not replace that answer or restart its idempotency window.
+# KEYS: the order's record, the open set, the order id's claim. ARGV: encoded answer, answer TTL,
+# txn, committed (1/0). The first answer wins and only it starts the expiry: a sweeper finishing an
+# order its coordinator answered a moment before must not replace that answer or restart its
+# idempotency window. An order that took nothing gives its id back, so the shopper's next attempt
+# (another key, after a restock) may use it.
 _CLOSE = """
 if redis.call('HSETNX', KEYS[1], 'answer', ARGV[1]) == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
+  if ARGV[4] == '0' and redis.call('GET', KEYS[3]) == ARGV[3] then
+    redis.call('DEL', KEYS[3])
+  end
 end
 redis.call('ZREM', KEYS[2], ARGV[3])
 return redis.call('HGET', KEYS[1], 'answer')
@@ -92,9 +106,11 @@ class TwoPhaseOrders:
         txn = f"{channel}:{idem_key}"
         request = {"channel": channel, "order_id": order_id, "lines": lines}
         fp = fingerprint(request)
-        known = await self._open(txn, fp, request)
+        known, owner = await self._open(txn, fp, request)
         if known is not None:
             return known
+        if owner != txn:  # another key owns this order id: nothing is reserved, nothing moves
+            return await self._finish(txn, request, await self._decide(txn, "release"), [], True)
         reserved = await self._step("order_reserve", txn, request)
         short = [ln["sku"] for ln in reserved["lines"] if ln["outcome"] == "insufficient"]
         exists = _order_exists(reserved)
@@ -105,22 +121,29 @@ class TwoPhaseOrders:
         )
         return await self._finish(txn, request, decision, short, exists)
 
-    async def _open(self, txn: str, fp: str, request: dict[str, Any]) -> Answer | None:
-        """Record the request (first writer wins); return a stored answer or 422 if there is one.
+    async def _open(self, txn: str, fp: str, request: dict[str, Any]) -> tuple[Answer | None, str]:
+        """Record the request (first writer wins); return a stored answer or 422 if there is one,
+        and the transaction that owns the order id (``txn`` itself unless another key claimed it).
 
         One round trip. The order joins the open set only when its record has no answer yet and
         is this request's, so a replay of an answered order never re-opens it.
         """
-        stored_fp, answer = await self._open_script(
-            keys=[self.keys.txn(txn), self.keys.open_txns()],
-            args=[fp, orjson.dumps(request), self.clock() + self.hold_s, txn],
+        stored_fp, answer, owner = await self._open_script(
+            keys=[self.keys.txn(txn), self.keys.open_txns(), self._claim(request)],
+            args=[fp, orjson.dumps(request), self.clock() + self.hold_s, txn, self.answer_ttl_s],
         )
         if _text(stored_fp) != fp:
-            return Answer(422, {"error": "idempotency_key_reused", "detail": "same key, different order"})
+            return Answer(
+                422, {"error": "idempotency_key_reused", "detail": "same key, different order"}
+            ), txn
         if answer is not None:
             status, body = orjson.loads(answer)
-            return Answer(status, body)
-        return None
+            return Answer(status, body), txn
+        return None, _text(owner)
+
+    def _claim(self, request: dict[str, Any]) -> str:
+        """The key naming the transaction that owns an order id (kept for the answer's window)."""
+        return f"{self.keys.prefix}:orderid:{request['channel']}:{request['order_id']}"
 
     async def _step(self, kind: str, txn: str, request: dict[str, Any]) -> WireDecision:
         event: dict[str, Any] = {
@@ -173,8 +196,13 @@ class TwoPhaseOrders:
         # The expiry starts only now: a record expiring while its order is open would hide the
         # order from the sweeper.
         stored = await self._close_script(
-            keys=[self.keys.txn(txn), self.keys.open_txns()],
-            args=[orjson.dumps([answer.status, answer.body]), self.answer_ttl_s, txn],
+            keys=[self.keys.txn(txn), self.keys.open_txns(), self._claim(request)],
+            args=[
+                orjson.dumps([answer.status, answer.body]),
+                self.answer_ttl_s,
+                txn,
+                int(answer.status == 201),
+            ],
         )
         status, body = orjson.loads(stored)
         return Answer(status, body)

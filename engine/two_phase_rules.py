@@ -42,10 +42,11 @@ def _reserve_line(
     st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites, lines: dict[str, Line], sku: str, q: int
 ) -> tuple[str, dict[str, Any]]:
     line = lines.get(sku)
-    if line is not None:
-        if line.get("txn") == ev["txn"]:  # a repeat of this transaction's step (or its late release)
-            return line["status"], view(st, sku, line, line["status"])
+    if line is not None and line.get("txn") == ev["txn"]:  # a repeat, or this txn's late release
+        return line["status"], view(st, sku, line, line["status"])
+    if line is not None and not (line.get("txn") and line["status"] == "released"):
         return "order_exists", view(st, sku, line, "order_exists")
+    # no line, or one another transaction released without selling: the order id is free here
     rec = st.record(sku)
     if rec is None or rec.available < q:
         return "insufficient", {

@@ -51,7 +51,9 @@ def merge_parts(event: WireEvent, parts: list[WireDecision]) -> WireDecision:
     else:
         outcome = "mixed"
     lines = [line for p in parts for line in p.get("lines", [])]
-    order = {sku: i for i, sku in enumerate(_skus_in_order(event))}
+    order: dict[str, int] = {}
+    for i, sku in enumerate(_skus_in_order(event)):  # a SKU on several lines sorts by its first
+        order.setdefault(sku, i)
     lines.sort(key=lambda line: order.get(line["sku"], len(order)))
     merged = {k: v for k, v in parts[0].items() if k not in ("outcome", "lines")}
     merged["outcome"] = outcome
