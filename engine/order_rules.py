@@ -8,8 +8,9 @@ set it, what that version asked for and what master granted. A delivery is decid
 - an older or equal version moves nothing (``stale``, or ``duplicate_order`` for the same version:
   the same order reached us by another key or path, e.g. webhook and backfill);
 - a cancel returns what the line holds, less what earlier refunds kept, when it restocks, and
-  nothing when it does not; a cancel that comes before its order is parked and decides the order's
-  lines when they arrive (unless they are a newer version);
+  nothing when it does not; it is ``stale`` only when older than the line (at an equal version the
+  cancel wins); a cancel that comes before its order is parked and decides the order's lines when
+  they arrive (unless they are a newer version);
 - lines of the seller's own two-step orders (``txn``) belong to ``engine.two_phase_rules``: an order
   event naming them answers ``order_exists`` and changes nothing; a cancel of one still held is
   refused (``still_reserved``) rather than stranding its hold.
@@ -104,7 +105,9 @@ def _cancel_line(
         return "parked", view(st, sku, line, "parked")
     if line.get("cancelled"):
         return "already_cancelled", view(st, sku, line, "already_cancelled")
-    if line.get("final") or (ver is not None and line["ver"] is not None and line["ver"] >= ver):
+    # At an equal version the cancel wins: a marketplace sends the cancel and the update of one
+    # change with one version (Shopify's orders/cancelled and orders/updated share updated_at).
+    if line.get("final") or (ver is not None and line["ver"] is not None and line["ver"] > ver):
         return "stale", view(st, sku, line, "stale")
     line["cancelled"], line["restock"] = True, restock
     if ver is None:

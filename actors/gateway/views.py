@@ -157,8 +157,10 @@ def order_status(records: list[dict[str, Any]]) -> str | None:
     statuses = {r.get("status") for r in records} - {"parked_cancel", "released"}
     if not statuses:
         return None
-    if "cancelled" in statuses:
+    if statuses == {"cancelled"}:
         return "cancelled"
+    if "cancelled" in statuses or "partially_cancelled" in statuses:
+        return "partially_cancelled"
     if "oversold" in statuses:
         return "oversold"
     return "reserved" if statuses == {"reserved"} else "accepted"
@@ -175,6 +177,7 @@ def order_view(
         {k: line.get(k) for k in ("sku", "requested", "accepted", "outcome")}
         for r in records
         for line in r.get("lines", ())
+        if not line.get("parked") and line.get("status") != "released"  # lines the order never held
     ]
     placed = min((r["at"] for r in records if "at" in r), default=None)
     cancelled = max((r["cancelled_at"] for r in records if "cancelled_at" in r), default=None)

@@ -202,7 +202,7 @@ def dead_coordinator(
         tp = TwoPhaseOrders(client, Keys(gw.config.store.key_prefix), submit, hold_s=hold_s)
         txn = f"{request['channel']}:{KEY_PREFIX}{key}"
         try:
-            assert await tp._open(txn, fingerprint(request), request) is None
+            assert await tp._open(txn, fingerprint(request), request) == (None, txn)
             reserved = await tp._step("order_reserve", txn, request)
             assert reserved["outcome"] == "reserved"
             if decide is not None:

@@ -12,7 +12,9 @@ from actors.gateway.views import order_status
     [
         (["accepted", "accepted"], "accepted"),
         (["accepted", "oversold"], "oversold"),
-        (["oversold", "cancelled"], "cancelled"),
+        (["oversold", "cancelled"], "partially_cancelled"),  # lines on one vshard cancelled
+        (["cancelled", "cancelled", "parked_cancel"], "cancelled"),
+        (["accepted", "partially_cancelled"], "partially_cancelled"),
         (["parked_cancel"], None),
         (["reserved", "reserved"], "reserved"),  # held, nothing sold yet
         (["accepted", "reserved"], "accepted"),  # commit decided, one shard not settled yet
