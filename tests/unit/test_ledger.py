@@ -160,3 +160,167 @@ def test_failed_commit_leaves_state_untouched() -> None:
     assert led.records["A"].available == 5
     [d] = led.process([order("o1", "1", ("A", 2))])
     assert d["lines"][0]["accepted"] == 2 and led.records["A"].available == 3
+
+
+# -- orders as versioned documents (issue 14) ------------------------------------------------------
+def doc(
+    key: str, order_id: str, version: int, *lines: tuple[str, int, int], kind: str = "order_updated"
+) -> dict[str, Any]:
+    """An order version: lines of (sku, quantity still claimed, units kept without restocking)."""
+    return {
+        "kind": kind,
+        "key": key,
+        "channel": "shop",
+        "order_id": order_id,
+        "version": version,
+        "lines": [{"sku": s, "quantity": q, "kept": k} for s, q, k in lines],
+    }
+
+
+def vcancel(key: str, order_id: str, version: int | None, restock: bool, *skus: str) -> dict[str, Any]:
+    return {**cancel(key, order_id, *skus), "version": version, "restock": restock}
+
+
+def test_an_edit_moves_stock_by_the_difference_in_both_directions() -> None:
+    led = ledger()
+    led.process([stock_set("s", "A", 10), stock_set("t", "B", 10)])
+    led.process([doc("v1", "1", 1, ("A", 3, 0), kind="order_placed")])
+    [d] = led.process([doc("v2", "1", 2, ("A", 1, 0), ("B", 2, 0))])  # A lowered, B added
+    assert {ln["sku"]: ln["delta"] for ln in d["lines"]} == {"A": 2, "B": -2}
+    assert (led.records["A"].available, led.records["B"].available) == (9, 8)
+    [d] = led.process([doc("v3", "1", 3, ("A", 0, 0))])  # A's line removed: sent with quantity 0
+    assert d["lines"][0]["delta"] == 1 and led.records["A"].available == 10
+    assert led.records["B"].available == 8  # a line the version does not name keeps its state
+
+
+def test_an_older_or_equal_version_moves_nothing() -> None:
+    led = ledger()
+    led.process([stock_set("s", "A", 10)])
+    led.process([doc("v5", "1", 5, ("A", 3, 0), kind="order_placed")])
+    [late] = led.process([doc("v4", "1", 4, ("A", 1, 0))])
+    [same] = led.process([doc("v5-again", "1", 5, ("A", 1, 0))])
+    assert (late["outcome"], same["outcome"]) == ("stale", "duplicate_order")
+    assert led.records["A"].available == 7
+
+
+def test_refunds_return_only_what_was_restocked() -> None:
+    led = ledger()
+    led.process([stock_set("s", "A", 10)])
+    led.process([doc("v1", "1", 1, ("A", 4, 0), kind="order_placed")])
+    led.process([doc("v2", "1", 2, ("A", 3, 1))])  # one refunded without restock: kept
+    assert led.records["A"].available == 6
+    led.process([doc("v3", "1", 3, ("A", 1, 1))])  # two refunded and restocked
+    assert led.records["A"].available == 8
+    [d] = led.process([vcancel("c", "1", 4, True, "A")])  # the rest restocked; the kept one stays out
+    assert d["lines"][0]["delta"] == 1 and led.records["A"].available == 9
+
+
+def test_a_cancel_without_restock_returns_nothing() -> None:
+    led = ledger()
+    led.process([stock_set("s", "A", 10)])
+    led.process([doc("v1", "1", 1, ("A", 4, 0), kind="order_placed")])
+    [d] = led.process([vcancel("c", "1", 2, False, "A")])
+    assert d["outcome"] == "applied" and d["lines"][0]["outcome"] == "cancelled"
+    assert led.records["A"].available == 6
+
+
+def test_a_parked_cancel_without_restock_takes_the_units_of_its_late_order() -> None:
+    led = ledger()
+    led.process([stock_set("s", "A", 10)])
+    assert led.process([vcancel("c", "1", 2, False, "A")])[0]["outcome"] == "parked"
+    [o] = led.process([doc("v1", "1", 1, ("A", 4, 0), kind="order_placed")])
+    assert o["outcome"] == "cancelled" and led.records["A"].available == 6  # the units are gone
+
+
+def test_a_version_newer_than_a_parked_cancel_wins() -> None:
+    led = ledger()
+    led.process([stock_set("s", "A", 10)])
+    led.process([vcancel("c", "1", 2, True, "A")])
+    [o] = led.process([doc("v3", "1", 3, ("A", 4, 0))])
+    assert o["outcome"] == "applied" and led.records["A"].available == 6
+
+
+def test_an_unversioned_cancel_is_final() -> None:
+    led = ledger()
+    led.process([stock_set("s", "A", 10)])
+    led.process([doc("v1", "1", 1, ("A", 4, 0), kind="order_placed")])
+    led.process([vcancel("c", "1", None, True, "A")])
+    [late] = led.process([doc("v9", "1", 9, ("A", 4, 0))])
+    assert late["outcome"] == "stale" and led.records["A"].available == 10
+
+
+def test_a_stock_take_never_cuts_into_held_units() -> None:
+    """Defect 1: set 5, hold 5, set 0 -> available was -5 and on hand -5 after the commit."""
+    led = ledger()
+    led.process([stock_set("s", "A", 5)])
+    led.process([reserve("r", "t1", "1", ("A", 5))])
+    [d] = led.process([stock_set("s0", "A", 0)])
+    assert d["lines"][0]["outcome"] == "clamped"
+    assert (led.records["A"].on_hand, led.records["A"].available) == (5, 0)
+    led.process([settle("order_commit", "t1", "1", "A")])
+    assert (led.records["A"].on_hand, led.records["A"].reserved) == (0, 0)
+
+
+def test_a_cancel_of_a_reserved_order_is_refused_and_leaks_nothing() -> None:
+    """Defect 2: the cancel marked the reserved order cancelled and its release then held forever."""
+    led = ledger()
+    led.process([stock_set("s", "A", 5)])
+    led.process([reserve("r", "t1", "1", ("A", 2))])
+    [c] = led.process([cancel("c", "1", "A", channel="pos")])
+    assert c["outcome"] == "still_reserved" and led.records["A"].reserved == 2
+    [rel] = led.process([settle("order_release", "t1", "1", "A")])
+    assert rel["outcome"] == "released" and (led.records["A"].reserved, led.records["A"].available) == (0, 5)
+
+
+def test_a_reservation_belongs_to_its_transaction() -> None:
+    """Defect 3: a second transaction for the order id got the first one's hold and committed it."""
+    led = ledger()
+    led.process([stock_set("s", "A", 5)])
+    led.process([reserve("r1", "t1", "1", ("A", 2))])
+    [r2] = led.process([reserve("r2", "t2", "1", ("A", 3))])
+    assert r2["outcome"] == "order_exists" and led.records["A"].reserved == 2
+    [c2] = led.process([settle("order_commit", "t2", "1", "A")])
+    assert c2["outcome"] == "order_exists" and led.records["A"].reserved == 2
+    [rel] = led.process([settle("order_release", "t2", "1", "A")])
+    assert rel["outcome"] == "order_exists" and led.records["A"].reserved == 2
+    [c1] = led.process([settle("order_commit", "t1", "1", "A")])
+    assert c1["outcome"] == "accepted" and (led.records["A"].on_hand, led.records["A"].reserved) == (3, 0)
+
+
+def test_a_key_reused_with_another_payload_is_refused_on_every_vshard() -> None:
+    """Defect 5: the new SKU's vshard had never seen the key and took the unit."""
+    led = Ledger(ShardMap(1, vshards=64), clock=lambda: 0.0)
+    a, b = (
+        "A",
+        next(
+            s for s in (f"B{i}" for i in range(100)) if led.shard_map.vshard(s) != led.shard_map.vshard("A")
+        ),
+    )
+    led.process([stock_set("sa", a, 5), stock_set("sb", b, 5)])
+    led.process([order("k", "1", (a, 1))])
+    for again in (order("k", "1", (b, 1)), order("k", "1", (a, 1), (b, 1))):
+        [d] = led.process([again])
+        assert d["outcome"] == "conflict" and d["lines"] == []
+    assert (led.records[a].available, led.records[b].available) == (4, 5)
+
+
+def reserve(key: str, txn: str, order_id: str, *lines: tuple[str, int]) -> dict[str, Any]:
+    return {
+        "kind": "order_reserve",
+        "key": key,
+        "txn": txn,
+        "channel": "pos",
+        "order_id": order_id,
+        "lines": [{"sku": s, "quantity": q} for s, q in lines],
+    }
+
+
+def settle(kind: str, txn: str, order_id: str, *skus: str) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "key": f"{txn}:{kind}",
+        "txn": txn,
+        "channel": "pos",
+        "order_id": order_id,
+        "skus": list(skus),
+    }
