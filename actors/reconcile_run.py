@@ -49,6 +49,7 @@ async def submit_backfill(shards: Shards, events: list[WireEvent], reports: dict
             report = reports.get(str(d.get("channel")))
             if report is not None and d["outcome"] == "applied":
                 report.orders_backfilled += d["kind"] == "order_placed"
+                report.updates_backfilled += d["kind"] == "order_updated"
                 report.cancels_backfilled += d["kind"] == "order_cancelled"
 
 

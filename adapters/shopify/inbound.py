@@ -1,23 +1,41 @@
-"""Shopify inbound webhooks: check the HMAC over the raw body, then turn order topics into events.
+"""Shopify inbound webhooks: check the HMAC over the raw body, then map orders onto versioned documents.
 
 ``verify`` recomputes base64(HMAC-SHA256(webhook secret, raw body)) and compares it in constant time
 with ``X-Shopify-Hmac-Sha256``, before anything parses the body. An empty secret refuses everything.
 
-``normalise`` maps topics to canonical events:
+``normalise`` accepts the topics ``orders/create``, ``orders/updated``, ``orders/cancelled`` and
+``refunds/create`` (any other topic: no events, ``note="ignored topic <topic>"``). Shopify signs the
+body only, so what a delivery does is read from the body, never from ``X-Shopify-Topic``:
 
-- ``orders/create`` -> ``OrderPlaced``, one line per line item, repeated SKUs kept as separate lines
-  (the ledger handles repeats);
-- ``orders/cancelled`` -> ``OrderCancelled`` naming the order's SKUs;
-- ``orders/updated`` -> ``OrderCancelled`` when ``cancelled_at`` is set, else ``OrderPlaced``. The
-  ledger deduplicates orders by (channel, order id), so an update of an order it already knows changes
-  nothing, while an order first seen through an update (its ``orders/create`` was lost) is still
-  counted. A consequence: quantity edits made after the order was first seen are not applied;
-- any other topic -> no events, ``note="ignored topic <topic>"``.
+- an order body (``admin_graphql_api_id`` ``gid://shopify/Order/...``, or ``line_items`` when the id
+  is absent) is the order as it stands now: ``order_placed`` while it is as placed, else
+  ``order_updated``, with ``version`` = ``updated_at`` in milliseconds and one line per line item
+  with a SKU: ``quantity`` = ``current_quantity``, ``kept`` = units refunded with ``no_restock``
+  (``adapters.shopify.order_doc`` has the whole mapping and its sources). When ``cancelled_at`` is
+  set an ``order_cancelled`` at the same version follows, ``restock`` read from the refunds the
+  cancel created. The same body under ``orders/create``, ``orders/updated`` or ``orders/cancelled``
+  means the same thing; a replayed body is the same version again and moves nothing.
+- a refund body (``refunds/create``: ``order_id`` and ``refund_line_items``, no ``line_items``)
+  yields no events, only a note. It carries one refund, not the order: not the other refunds, not
+  the edits, not ``current_quantity``, so no absolute document can be built from it, and a relative
+  change would count twice with the ``orders/updated`` Shopify sends for the same refund (that
+  order body carries the refund in ``refunds[]`` with its ``restock_type``). A lost
+  ``orders/updated`` is repaired by backfill, which reads the same document.
+- any other body (e.g. a ``gid://shopify/DraftOrder/...``) is ignored with a note, whatever the
+  topic header claims.
 
-The idempotency key is ``shopify:<X-Shopify-Event-Id>`` (Shopify sends the same id for the same
-event, across retries), falling back to ``X-Shopify-Webhook-Id`` (stable across retries of one
-delivery). Line items without a SKU cannot be matched to master stock: they are left out and named in
+The idempotency key is ``shopify:<topic>:<order id>:<X-Shopify-Event-Id>`` (falling back to
+``X-Shopify-Webhook-Id``). The event id is shared by every delivery of one merchant action (all its
+topics, all the orders it touched), so the order id and the topic keep two orders, or two topics of
+one order, from sharing a key; the cancel event of a cancelled order adds ``:cancelled``. What still
+rests on unsigned headers: the key (a forged event id only makes a new key for the same signed
+version, which the ledger answers ``duplicate_order`` or ``stale``), which topics are accepted at all,
+and the channel (the URL path). ``X-Shopify-Triggered-At`` is no longer read: ``at`` is the body's
+``updated_at``.
+
+Line items without a SKU cannot be matched to master stock: they are left out and named in
 ``Inbound.note``. An order with no SKU line at all yields no events and ``note="no sku lines"``.
+Channel extra ``edit_removals_restock`` (default true): see ``adapters.shopify.order_doc``.
 """
 
 from __future__ import annotations
@@ -26,7 +44,6 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from adapters.base import AdapterError, Inbound, SignatureError, constant_time_equal
@@ -38,14 +55,23 @@ from adapters.order_payload import (
     skipped_note,
     sku_items,
 )
+from adapters.shopify.order_doc import (
+    Item,
+    ShopifyOrder,
+    cancel_restocked,
+    changed,
+    current_of,
+    doc_lines,
+    epoch,
+    reason_of,
+    refund_lines_rest,
+)
 from engine.config import ChannelConfig
-from engine.events import OrderCancelled, OrderPlaced
+from engine.events import OrderCancelled, OrderPlaced, OrderUpdated, WireEvent
 
 SIGNATURE_HEADER = "x-shopify-hmac-sha256"
 TOPIC_HEADER = "x-shopify-topic"
-ORDER_TOPICS = ("orders/create", "orders/updated", "orders/cancelled")
-
-"""A line item that carries a SKU: (index in ``line_items``, sku, the raw item)."""
+TOPICS = ("orders/create", "orders/updated", "orders/cancelled", "refunds/create")
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -53,11 +79,19 @@ def signature(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
+def flag(channel: ChannelConfig, name: str, default: bool) -> bool:
+    """A boolean channel extra, also when it arrives as a string from the environment."""
+    value = (channel.model_extra or {}).get(name, default)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
 class ShopifyInbound:
-    """Inbound half of the Shopify adapter: webhook signature check and order-topic mapping.
+    """Inbound half of the Shopify adapter: webhook signature check and the order mapping.
 
     Stateless; one instance serves every Shopify channel, whose ``webhook_secret`` is the app's client
-    secret. See the module docstring for the topic mapping and the idempotency key.
+    secret. See the module docstring for the mapping and the idempotency key.
     """
 
     kind = "shopify"
@@ -78,59 +112,91 @@ class ShopifyInbound:
         topic = headers.get(TOPIC_HEADER, "").strip()
         if not topic:
             raise AdapterError(f"missing {TOPIC_HEADER} header")
-        if topic not in ORDER_TOPICS:
+        if topic not in TOPICS:
             return Inbound(events=[], note=f"ignored topic {topic}")
-        key = _event_key(headers)
-        order = decode_object(body)
-        order_id = order_id_of(order)
-        items, skipped = sku_items(order)
-        if not items:
+        payload = decode_object(body)
+        kind = body_kind(payload)
+        if kind == "Refund":
+            return Inbound(events=[], note=refund_note(payload))
+        if kind != "Order":
+            return Inbound(events=[], note=f"ignored: the body is a {kind}, not an order")
+        order = rest_order(payload)
+        if not any(item.sku is not None for item in order.items):
             return Inbound(events=[], note="no sku lines")
-        common = {"key": key, "channel": channel.id, "order_id": order_id, "at": _at(headers, order)}
-        if _is_cancel(topic, order):
-            # a cancel returns what the ledger granted, so line quantities are not read (or judged)
-            skus = list(dict.fromkeys(sku for _, sku, _ in items))
-            event = build_event(OrderCancelled, skus=skus, **common)
-        else:
-            lines = [{"sku": sku, "quantity": line_quantity(item, i)} for i, sku, item in items]
-            event = build_event(OrderPlaced, lines=lines, **common)
-        return Inbound(events=[event], note=skipped_note(skipped))
+        key = f"shopify:{topic}:{order.order_id}:{_event_id(headers)}"
+        events = order_events(channel.id, order, key, flag(channel, "edit_removals_restock", True))
+        return Inbound(events=events, note=skipped_note(list(order.skipped)))
 
 
 # -- decode -----------------------------------------------------------------------------------
-def _event_key(headers: Mapping[str, str]) -> str:
+def _event_id(headers: Mapping[str, str]) -> str:
     for name in ("x-shopify-event-id", "x-shopify-webhook-id"):
         event_id = headers.get(name, "").strip()
         if event_id:
-            return f"shopify:{event_id}"
+            return event_id
     raise AdapterError("missing x-shopify-event-id header")
 
 
-def _is_cancel(topic: str, order: dict[str, Any]) -> bool:
-    if topic == "orders/updated":
-        return order.get("cancelled_at") is not None
-    return topic == "orders/cancelled"
+def body_kind(payload: dict[str, Any]) -> str:
+    """``Order``, ``Refund`` or another resource type, from the signed body alone."""
+    gid = payload.get("admin_graphql_api_id")
+    if isinstance(gid, str) and gid.startswith("gid://shopify/"):
+        return gid.split("/")[3] or "unknown resource"
+    if "line_items" not in payload and "refund_line_items" in payload and "order_id" in payload:
+        return "Refund"
+    return "Order"  # validation names what is missing
 
 
-def _at(headers: Mapping[str, str], order: dict[str, Any]) -> float:
-    """When the event happened: the trigger time, else the order's own timestamps, else 0."""
-    for value in (headers.get("x-shopify-triggered-at"), order.get("updated_at"), order.get("created_at")):
-        seconds = _epoch(value)
-        if seconds is not None:
-            return seconds
-    return 0.0
+def refund_note(payload: dict[str, Any]) -> str:
+    refund_id, order_id = payload.get("id"), payload.get("order_id")
+    return (
+        f"refund {refund_id} of order {order_id} noted: stock follows the order's orders/updated "
+        "(a refund body does not carry the order's state)"
+    )
 
 
-def _epoch(value: object) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-        if moment.tzinfo is None:  # Shopify always sends an offset; a bare time is read as UTC
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    except (ValueError, OverflowError):
-        return None
+def rest_order(payload: dict[str, Any]) -> ShopifyOrder:
+    """Validate a REST-shaped order body into a ``ShopifyOrder``; raise ``AdapterError``."""
+    order_id = order_id_of(payload)
+    with_sku, skipped = sku_items(payload)
+    items = []
+    for i, sku, item in with_sku:
+        line_id = item.get("id")
+        ref = str(line_id) if isinstance(line_id, int | str) and not isinstance(line_id, bool) else f"#{i}"
+        items.append(Item(ref, sku, line_quantity(item, i), current_of(item, i)))
+    updated = epoch(payload.get("updated_at"))
+    if updated is None:
+        raise AdapterError("updated_at must be an ISO 8601 time")
+    cancelled = payload.get("cancelled_at") not in (None, "")
+    return ShopifyOrder(
+        order_id,
+        epoch(payload.get("created_at")),
+        updated,
+        cancelled,
+        tuple(items),
+        refund_lines_rest(payload.get("refunds")),
+        tuple(skipped),
+    )
 
 
 # -- build ------------------------------------------------------------------------------------
+def order_events(channel_id: str, order: ShopifyOrder, key: str, removals_restock: bool) -> list[WireEvent]:
+    """The order's document (and its cancel, when cancelled), keyed ``key`` and ``key:cancelled``."""
+    common: dict[str, Any] = {
+        "channel": channel_id,
+        "order_id": order.order_id,
+        "version": order.version,
+        "at": order.updated,
+    }
+    lines = doc_lines(order, removals_restock)
+    if changed(order):
+        events = [build_event(OrderUpdated, key=key, lines=lines, reason=reason_of(order), **common)]
+    else:
+        events = [build_event(OrderPlaced, key=key, lines=lines, **common)]
+    if order.cancelled:
+        skus = list(dict.fromkeys(line["sku"] for line in lines))
+        restock = cancel_restocked(order)
+        events.append(
+            build_event(OrderCancelled, key=f"{key}:cancelled", skus=skus, restock=restock, **common)
+        )
+    return events

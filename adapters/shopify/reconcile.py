@@ -1,10 +1,10 @@
-"""Shopify read side for reconciliation: orders from REST ``orders.json``, quantities from GraphQL.
+"""Shopify read side for reconciliation: orders and quantities, both from the GraphQL Admin API.
 
-Orders: ``GET /admin/api/{version}/orders.json?status=any&updated_at_min=<iso>&since_id=<id>&limit=250``,
-paged by ``since_id`` (ascending ids). REST is behind its own request bucket (40, 2/s on Standard):
-each call is paced at cost 0 on the GraphQL budget and a 429 waits its ``Retry-After``. The GraphQL
-``orders(query: "updated_at:>=...")`` connection would put the reads on one budget; the simulator
-serves only the REST list so far, which is why REST is used here (a choice to revisit).
+Orders: the ``orders`` connection (``updated_at`` filter, ``sortKey: UPDATED_AT``, cursor paging,
+cost-paced), read into the same versioned documents the webhooks bring (``adapters.shopify.
+orders_read``; REST ``orders.json`` is legacy and closed to new public apps). Channel extras:
+``reconcile_page_size`` (orders per page, cut to fit Shopify's 1,000-point query limit),
+``edit_removals_restock`` (``adapters.shopify.order_doc``).
 
 Quantities: ``productVariants(first: n, after: cursor) { sku inventoryQuantity }``, paced at its
 requested cost (``2 + n`` points), retried after a ``Throttled`` answer for as long as the bucket
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,16 +24,11 @@ import orjson
 
 from adapters.base import PushResult
 from adapters.http_retry import backoff, retry_after
-from adapters.reading import (
-    Pace,
-    ReadError,
-    ReadStats,
-    epoch,
-    get_paced,
-    order_lines,
-)
+from adapters.reading import Pace, ReadError, ReadStats
 from adapters.shopify.admin import admin_api
 from adapters.shopify.answers import is_throttled, read_budget, refill_wait
+from adapters.shopify.inbound import flag
+from adapters.shopify.orders_read import ShopifyOrderReader
 from engine.config import ChannelConfig
 from engine.reconcile import ChannelOrder
 
@@ -66,32 +60,13 @@ class ShopifyReconcile:
         self, client: httpx.AsyncClient, channel: ChannelConfig, since: float, pace: Pace, stats: ReadStats
     ) -> AsyncIterator[list[ChannelOrder]]:
         base, headers = self._base(channel)
-        since_iso = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
-        limit, since_id = self._first(channel), 0
-        while True:
-            params = {"status": "any", "updated_at_min": since_iso, "since_id": since_id, "limit": limit}
-            # REST has its own bucket: paced at cost 0 on the GraphQL budget (see the module docstring).
-            response = await get_paced(
-                client,
-                f"{base}/orders.json",
-                params=params,
-                headers=headers,
-                cost=0.0,
-                pace=pace,
-                stats=stats,
-                sleep=self.sleep,
-                max_attempts=self.max_attempts,
-                what="Shopify orders",
-            )
-            rows = orjson.loads(response.content).get("orders")
-            if not isinstance(rows, list):
-                raise ReadError(f"no orders list in Shopify's answer: {response.text[:200]}")
-            page = [o for o in (_order(row) for row in rows) if o is not None]
-            if page:
-                yield page
-            if len(rows) < limit:
-                return
-            since_id = max(int(row["id"]) for row in rows)
+        reader = ShopifyOrderReader(max_attempts=self.max_attempts, sleep=self.sleep)
+        wanted = int(getattr(channel, "reconcile_page_size", reader.first))
+        removals_restock = flag(channel, "edit_removals_restock", True)
+        async for page in reader.orders_since(
+            client, f"{base}/graphql.json", headers, since, wanted, removals_restock, pace, stats
+        ):
+            yield page
 
     async def listed_quantities(
         self, client: httpx.AsyncClient, channel: ChannelConfig, pace: Pace, stats: ReadStats
@@ -150,12 +125,3 @@ class ShopifyReconcile:
                 raise ReadError(f"Shopify answered HTTP {response.status_code}: {response.text[:200]}")
             return connection
         raise ReadError(f"gave up reading Shopify quantities after {self.max_attempts} attempts")
-
-
-def _order(row: Any) -> ChannelOrder | None:
-    if not isinstance(row, dict) or row.get("id") is None:
-        return None
-    at = epoch(row.get("created_at")) or 0.0
-    modified = epoch(row.get("updated_at")) or at
-    lines = order_lines(row.get("line_items"))
-    return ChannelOrder(str(row["id"]), lines, at, modified, row.get("cancelled_at") is not None)

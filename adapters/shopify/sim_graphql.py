@@ -73,12 +73,16 @@ class ShopifyGraphQL:
     ) -> None:
         self.store, self.bucket, self.location_id, self.by_item = store, bucket, location_id, by_item
         self.mutation_cost, self.query_cost, self.max_cost = mutation_cost, query_cost, max_cost
+        self.orders: Any = None
+        """The order reads (``adapters.shopify.sim_orders.OrdersGraphQL``), set by the simulator."""
 
     def execute(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         if (m := SET_RE.search(query)) and query.lstrip().startswith("mutation"):
             return self._set_quantities(m.group(1), variables)
         if m := VARIANTS_RE.search(query):
             return self._variants(m.group(1), variables)
+        if self.orders is not None and (answer := self.orders.execute(query, variables)) is not None:
+            return answer
         message = "simulator answers only inventorySetQuantities(input: $var) and productVariants(...)"
         return self._answer(
             {"errors": [{"message": message, "extensions": {"code": "undefinedField"}}]}, None

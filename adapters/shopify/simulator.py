@@ -1,12 +1,9 @@
-"""A simulated Shopify shop: Admin GraphQL inventory and catalog, REST orders, signed order webhooks."""
+"""A simulated Shopify shop: Admin GraphQL inventory, catalog and orders, signed order webhooks."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import re
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +15,14 @@ from starlette.routing import Route
 
 from adapters.shopify.outbound import mutation_cost
 from adapters.shopify.sim_graphql import ShopifyGraphQL
+from adapters.shopify.sim_orders import (
+    MerchantConfig,
+    OrdersGraphQL,
+    ShopOrderBook,
+    SimError,
+    SimulatedMerchants,
+    deliver,
+)
 from adapters.sim_control import ExposeTransport, control_routes, with_faults
 from adapters.sim_core import Faults, SimOrder, SimulatedShoppers, SimulatedStore, TokenBucket, listings_from
 
@@ -44,13 +49,25 @@ class ShopifySimulator:
       (a mutation costs 10 + ``mutation_cost_per_quantity`` per quantity, 0 as published);
       an over-budget call answers ``errors[{message: "Throttled"}]`` with HTTP ``throttle_status``.
       Every answer carries ``extensions.cost.throttleStatus``.
-    - ``GET /admin/api/{version}/orders.json?status=any&updated_at_min=&since_id=&limit=``: the REST
-      order list, ascending by id, behind REST's request bucket (``rest_bucket`` = (size, leak/s),
-      answering 429 + ``Retry-After`` and ``X-Shopify-Shop-Api-Call-Limit``). Pagination is by
-      ``since_id``; Shopify's ``page_info`` Link headers are not simulated.
-    - ``/_sim/...``: the shared control surface (``adapters.sim_control``).
+    - the ``orders`` connection, ``order(id:)`` and ``refund(id:)`` (``adapters.shopify.sim_orders``),
+      with the 60-day window unless ``read_all_orders``.
+    - ``GET /admin/api/{version}/orders.json``: refused with 403 unless ``legacy_rest_orders`` (an app
+      from before the rule): "Starting April 1 2025, all new public apps submitted to the App Store
+      after this date must only use GraphQL" (shopify.dev changelog, 2024-10-01). Shopify enforces
+      that at app review; the refusal here (its status included) is the simulator's way of keeping
+      our adapter off REST. With ``legacy_rest_orders`` it serves the REST order list, ascending by
+      id, behind REST's request bucket (``rest_bucket`` = (size, leak/s), answering 429 +
+      ``Retry-After`` and ``X-Shopify-Shop-Api-Call-Limit``), paged by ``since_id``.
+    - ``/_sim/...``: the shared control surface (``adapters.sim_control``), plus merchant actions on
+      orders: ``POST /_sim/orders/{id}/edit`` ``{sku, quantity, restock}``, ``.../cancel``
+      ``{restock}``, ``.../refund`` ``{lines: [{sku, quantity}], restock_type}`` (each with an
+      optional ``gateway_url``: without one the webhooks are recorded as dropped), ``GET
+      /_sim/orders/{id}`` (the REST order and its deliveries), ``POST /_sim/bulk/cancel``
+      ``{order_ids, restock}`` (one action over several orders, one event id), ``POST /_sim/merchants``
+      (``MerchantConfig`` fields and ``max_actions``) and ``POST /_sim/merchants/stop``.
 
     A wrong token answers 401; an unknown API version 404; a body without a ``query`` 400.
+
     """
 
     def __init__(
@@ -68,6 +85,8 @@ class ShopifySimulator:
         mutation_cost_per_quantity: float = 0.0,
         faults: Faults | None = None,
         store: SimulatedStore | None = None,
+        legacy_rest_orders: bool = False,
+        read_all_orders: bool = False,
     ) -> None:
         self.access_token, self.webhook_secret, self.shop_domain = access_token, webhook_secret, shop_domain
         self.location_id, self.api_version, self.throttle_status = location_id, api_version, throttle_status
@@ -86,9 +105,14 @@ class ShopifySimulator:
             lambda: self._by_item,
             mutation_cost=lambda n: mutation_cost(n, self.mutation_cost_per_quantity),
         )
+        self.legacy_rest_orders, self.read_all_orders = legacy_rest_orders, read_all_orders
+        self.book = ShopOrderBook(self)
+        self.graphql.orders = OrdersGraphQL(self.book, self.graphql)
+        self.merchants: SimulatedMerchants | None = None
         routes = [
             Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"]),
             Route("/admin/api/{version}/orders.json", self._orders, methods=["GET"]),
+            *self._order_routes(),
             *control_routes(self),
         ]
         self.app = ExposeTransport(Starlette(routes=routes))
@@ -135,57 +159,19 @@ class ShopifySimulator:
         return _json({"errors": "Internal Server Error"}, 500)
 
     def order_json(self, order: SimOrder) -> dict[str, Any]:
-        """The REST order resource (also the ``orders/create`` webhook body)."""
-        at = iso(order.t)
-        lines = []
-        for i, (sku, qty) in enumerate(order.lines):
-            ids = self.store.listings[sku].ids if sku in self.store.listings else {}
-            line_id = order.order_id * 1000 + i
-            lines.append(
-                {
-                    "id": line_id,
-                    "admin_graphql_api_id": f"gid://shopify/LineItem/{line_id}",
-                    "variant_id": ids.get("variant_id"),
-                    "product_id": ids.get("product_id"),
-                    "sku": sku,
-                    "quantity": qty,
-                    "title": sku,
-                }
-            )
-        return {
-            "id": order.order_id,
-            "admin_graphql_api_id": f"gid://shopify/Order/{order.order_id}",
-            "name": f"#{order.order_id}",
-            "order_number": order.order_id,
-            "created_at": at,
-            "updated_at": at,
-            "processed_at": at,
-            "cancelled_at": None,
-            "financial_status": "paid",
-            "fulfillment_status": None,
-            "currency": "USD",
-            "test": False,
-            "line_items": lines,
-        }
+        """The REST order resource as it stands now (edits, refunds, cancel included)."""
+        with self.store.lock:
+            return self.book.rest_json(self.book.state(order))
 
     def render_webhook(self, order: SimOrder) -> tuple[bytes, dict[str, str]]:
-        """The ``orders/create`` delivery: raw JSON body and Shopify's headers, HMAC included."""
-        body = orjson.dumps(self.order_json(order))
-        digest = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).digest()
-        # Shopify stamps when the event was triggered (the sale), not when this delivery is sent:
-        # a late delivery or a retry keeps it, and the channels' source guard relies on that.
-        now = datetime.fromtimestamp(order.t, UTC).isoformat().replace("+00:00", "Z")
-        return body, {
-            "Content-Type": "application/json",
-            "User-Agent": "Shopify-Captain-Hook",
-            "X-Shopify-Topic": "orders/create",
-            "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
-            "X-Shopify-Shop-Domain": self.shop_domain,
-            "X-Shopify-API-Version": self.api_version,
-            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-            "X-Shopify-Event-Id": str(uuid.uuid4()),
-            "X-Shopify-Triggered-At": now,
-        }
+        """The ``orders/create`` delivery: raw JSON body and Shopify's headers, HMAC included.
+
+        Rendered once per order, so a retry sends the original payload with the same event and
+        webhook ids. ``X-Shopify-Triggered-At`` is when the sale happened, not when this delivery is
+        sent: a late delivery or a retry keeps it.
+        """
+        delivery = self.book.create_delivery(order)
+        return delivery.body, dict(delivery.headers)
 
     # -- marketplace routes --------------------------------------------------------------------------
 
@@ -222,6 +208,12 @@ class ShopifySimulator:
     async def _orders_inner(self, request: Request) -> Response:
         if (refusal := self._gate(request)) is not None:
             return refusal
+        if not self.legacy_rest_orders:
+            message = (
+                "REST Admin API orders are closed to this app: starting April 1 2025, new public apps "
+                "must only use the GraphQL Admin API (use the orders connection)"
+            )
+            return _json({"errors": message}, 403)
         if not self.rest.take(1):
             self.store.count("throttled")
             retry = f"{max(1.0, self.rest.wait_for(1)):.1f}"
@@ -238,16 +230,101 @@ class ShopifySimulator:
         except ValueError as exc:
             return _json({"errors": {"query": str(exc)}}, 400)
         with self.store.lock:
+            states = [self.book.state(o) for o in self.store.orders]
             rows = sorted(
-                (o for o in self.store.orders if o.t >= since and o.order_id > since_id),
-                key=lambda o: o.order_id,
+                (o for o in states if o.updated >= since and o.id > since_id and self.book.visible(o)),
+                key=lambda o: o.id,
             )
-        orders = [self.order_json(o) for o in rows[:limit]]
+            orders = [self.book.rest_json(o) for o in rows[:limit]]
         return _json({"orders": orders}, 200, self._call_limit())
+
+    # -- merchant actions ----------------------------------------------------------------------------
+
+    def _order_routes(self) -> list[Route]:
+        async def act(request: Request) -> Response:
+            try:
+                body = orjson.loads(await request.body() or b"{}")
+                order_id, action = int(request.path_params["order_id"]), request.path_params["action"]
+                if action == "edit":
+                    restock = bool(body.get("restock", True))
+                    sent = self.book.edit(order_id, str(body["sku"]), int(body["quantity"]), restock)
+                elif action == "cancel":
+                    sent = self.book.cancel(order_id, bool(body.get("restock", True)))
+                elif action == "refund":
+                    lines = [(str(x["sku"]), int(x["quantity"])) for x in body.get("lines", [])]
+                    sent = self.book.refund(order_id, lines, str(body.get("restock_type", "")))
+                else:
+                    return _json({"error": f"no action {action}"}, 404)
+            except KeyError as exc:
+                return _json({"error": f"unknown {exc}"}, 404 if "order" in str(exc) else 400)
+            except SimError as exc:
+                return _json({"error": str(exc)}, 409)
+            except (ValueError, TypeError, AttributeError) as exc:
+                return _json({"error": f"{type(exc).__name__}: {exc}"}, 400)
+            await deliver(sent, body.get("gateway_url"), self.accepts)
+            return _json({"deliveries": [_delivery(d) for d in sent]})
+
+        async def bulk_cancel(request: Request) -> Response:
+            try:
+                body = orjson.loads(await request.body() or b"{}")
+                ids = [int(x) for x in body["order_ids"]]
+                sent = self.book.cancel_many(ids, bool(body.get("restock", True)))
+            except KeyError as exc:
+                return _json({"error": f"unknown {exc}"}, 404 if "order " in str(exc) else 400)
+            except SimError as exc:
+                return _json({"error": str(exc)}, 409)
+            except (ValueError, TypeError) as exc:
+                return _json({"error": f"{type(exc).__name__}: {exc}"}, 400)
+            await deliver(sent, body.get("gateway_url"), self.accepts)
+            return _json({"deliveries": [_delivery(d) for d in sent]})
+
+        async def show(request: Request) -> Response:
+            order_id = int(request.path_params["order_id"])
+            with self.store.lock:
+                found = next((o for o in self.store.orders if o.order_id == order_id), None)
+                if found is None:
+                    return _json({"error": f"no order {order_id}"}, 404)
+                order = self.book.rest_json(self.book.state(found))
+                sent = [_delivery(d) for d in self.book.deliveries if d.order_id == order_id]
+            return _json({"order": order, "deliveries": sent})
+
+        async def merchants(request: Request) -> Response:
+            if self.merchants is not None and self.merchants.stats()["running"]:
+                return _json({"error": "merchants already running"}, 409)
+            body = orjson.loads(await request.body() or b"{}")
+            max_actions = body.pop("max_actions", None)
+            self.merchants = SimulatedMerchants(self.book, MerchantConfig(**body), self.accepts)
+            self.merchants.start(max_actions)
+            return _json({"started": True})
+
+        async def merchants_stop(request: Request) -> Response:
+            if self.merchants is None:
+                return _json({"error": "no merchants"}, 404)
+            await self.merchants.stop()
+            return _json(self.merchants.stats())
+
+        return [
+            Route("/_sim/orders/{order_id:int}", show, methods=["GET"]),
+            Route("/_sim/orders/{order_id:int}/{action}", act, methods=["POST"]),
+            Route("/_sim/bulk/cancel", bulk_cancel, methods=["POST"]),
+            Route("/_sim/merchants", merchants, methods=["POST"]),
+            Route("/_sim/merchants/stop", merchants_stop, methods=["POST"]),
+        ]
 
     def _call_limit(self) -> dict[str, str]:
         used = round(self.rest.capacity - self.rest.available())
         return {"X-Shopify-Shop-Api-Call-Limit": f"{used}/{self.rest.capacity:g}"}
+
+
+def _delivery(d: Any) -> dict[str, Any]:
+    return {
+        "topic": d.topic,
+        "event_id": d.headers.get("X-Shopify-Event-Id"),
+        "delivered": d.delivered,
+        "status": d.status,
+        "error": d.error,
+        "decisions": d.decisions,
+    }
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

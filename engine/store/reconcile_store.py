@@ -40,11 +40,13 @@ class ReconcileStore:
         raw = await self.redis.hgetall(self.reports_key)
         return {(k.decode() if isinstance(k, bytes) else k): orjson.loads(v) for k, v in raw.items()}
 
-    async def known_orders(self, channel_id: str, orders: Iterable[ChannelOrder]) -> set[str]:
-        """Order ids master has recorded as sales (not merely a parked cancel), one pipelined read.
+    async def known_orders(self, channel_id: str, orders: Iterable[ChannelOrder]) -> dict[str, int | None]:
+        """Order id -> newest version master holds, for the orders master has recorded as sales (not
+        merely a parked cancel), one pipelined read. The version is None for a record without one.
 
         Each order is looked up in the vshard of its first line's SKU, where the ledger writes that
-        line's record. An optimisation only: the ledger deduplicates whatever this answers.
+        line's record (every version of a document names every line, so that line carries the
+        order's version). An optimisation only: the ledger deduplicates whatever this answers.
         """
         pipe = self.redis.pipeline(transaction=False)
         asked: list[str] = []
@@ -54,9 +56,11 @@ class ReconcileStore:
                 pipe.get(self.keys.order(vshard, channel_id, order.order_id))
                 asked.append(order.order_id)
         if not asked:
-            return set()
-        known = set()
+            return {}
+        known: dict[str, int | None] = {}
         for order_id, raw in zip(asked, await pipe.execute(), strict=True):
-            if raw is not None and orjson.loads(raw).get("status") != "parked_cancel":
-                known.add(order_id)
+            record = None if raw is None else orjson.loads(raw)
+            if record is not None and record.get("status") != "parked_cancel":
+                versions = [ln["ver"] for ln in record.get("lines", []) if isinstance(ln.get("ver"), int)]
+                known[order_id] = max(versions) if versions else None
         return known

@@ -60,12 +60,12 @@ def test_signed_order_is_decided_durably_and_answered_with_its_decisions(gw: Gw)
     r = post(gw, "shop-us", body, shopify_headers(body, "ev-1001"))
     assert r.status_code == 200, r.text
     (decision,) = r.json()["decisions"]
-    assert decision["key"] == "shop-us:shopify:ev-1001"  # scoped to the channel
+    assert decision["key"] == "shop-us:shopify:orders/create:1001:ev-1001"  # scoped to the channel
     assert (
         decision["lines"][0] | {"outcome": "accepted", "accepted": 2, "available": 3} == decision["lines"][0]
     )
     assert gw.shards.get(sku)["available"] == 3  # type: ignore[index]
-    entries = [e for e in gw.audit_of(sku) if e["key"] == "shop-us:shopify:ev-1001"]
+    entries = [e for e in gw.audit_of(sku) if e["key"] == decision["key"]]
     assert [(e["delta"], e["outcome"]) for e in entries] == [(-2, "accepted")]
 
 
@@ -265,7 +265,7 @@ def test_five_concurrent_deliveries_of_one_event_decide_once_and_answer_alike(gw
     answers = asyncio.run(deliver_five())
     assert [a.status_code for a in answers] == [200] * 5
     assert len({a.content for a in answers}) == 1  # five identical answers
-    assert [e["key"] for e in gw.audit_of(sku)].count("shop-us:shopify:dup-4001") == 1
+    assert [e["key"] for e in gw.audit_of(sku)].count("shop-us:shopify:orders/create:4001:dup-4001") == 1
     assert gw.shards.get(sku)["available"] == 7  # type: ignore[index]
     late = post(gw, "shop-us", body, headers)  # a retry after the fact: the first answer again
     assert late.content == answers[0].content

@@ -169,3 +169,68 @@ def test_report_round_trip_caps_lists() -> None:
     data = report.to_json()
     assert len(data["drifted_skus"]) == 100
     assert DriftReport.from_json({**data, "future_field": 1}).channel == "shop"
+
+
+# -- versioned documents (Shopify) ------------------------------------------------------------
+def doc(
+    version: int, lines: tuple[tuple[str, int], ...], kept: tuple[int, ...] = (), **kw: Any
+) -> ChannelOrder:
+    return ChannelOrder("o1", lines, 100.0, version / 1000, version=version, kept=kept, **kw)
+
+
+def test_each_version_of_a_document_has_its_own_key_and_newer_versions_move_the_difference() -> None:
+    led = ledger_with({"a": 10, "b": 10})
+    first = backfill_events("shop", [doc(1000, (("a", 3), ("b", 2)))])
+    assert [(e["kind"], e["key"], e["version"]) for e in first] == [
+        ("order_placed", "reconcile:shop:o1:v1000", 1000)
+    ]
+    led.process(first)
+    edited = doc(2000, (("a", 1), ("b", 0)), (1, 0))  # 1 unit of a kept by a no_restock refund
+    events = backfill_events("shop", [edited], known={"o1": 1000})
+    assert [(e["kind"], e["key"]) for e in events] == [("order_updated", "reconcile:shop:o1:v2000")]
+    assert events[0]["lines"] == [
+        {"sku": "a", "quantity": 1, "kept": 1},
+        {"sku": "b", "quantity": 0, "kept": 0},
+    ]
+    led.process(events)
+    assert (available(led, "a"), available(led, "b")) == (8, 10)
+    assert backfill_events("shop", [edited], known={"o1": 2000}) == []  # master holds this version
+    again = led.process(backfill_events("shop", [edited], known={"o1"}))  # same key: first answer again
+    assert [d["outcome"] for d in again] == ["applied"]
+    assert (available(led, "a"), available(led, "b")) == (8, 10)
+
+
+def test_a_cancelled_document_brings_its_cancel_at_the_same_version() -> None:
+    led = ledger_with({"a": 10})
+    led.process(backfill_events("shop", [doc(1000, (("a", 3),))]))
+    gone = doc(2000, (("a", 0),), (0,), cancelled=True, restock=True)
+    events = backfill_events("shop", [gone], known={"o1": 1000})
+    assert [(e["kind"], e["key"]) for e in events] == [
+        ("order_updated", "reconcile:shop:o1:v2000"),
+        ("order_cancelled", "reconcile:shop:o1:v2000:cancelled"),
+    ]
+    assert events[1]["restock"] is True and events[1]["version"] == 2000
+    led.process(events)
+    assert available(led, "a") == 10
+
+
+def test_a_relisted_document_keeps_its_newest_version() -> None:
+    old, new = doc(1000, (("a", 3),)), doc(3000, (("a", 1),))
+    assert [e["version"] for e in backfill_events("shop", [old, new, old])] == [3000]
+
+
+def test_webhook_and_backfill_of_one_version_count_once() -> None:
+    led = ledger_with({"a": 10})
+    listed = doc(1000, (("a", 3),))
+    webhook = {
+        "key": "shopify:orders/create:o1:evt-1",
+        "at": 1.0,
+        "kind": "order_placed",
+        "channel": "shop",
+        "order_id": "o1",
+        "version": 1000,
+        "lines": [{"sku": "a", "quantity": 3, "kept": 0}],
+    }
+    led.process([webhook])
+    assert [d["outcome"] for d in led.process(backfill_events("shop", [listed]))] == ["duplicate_order"]
+    assert available(led, "a") == 7

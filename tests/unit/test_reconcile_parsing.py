@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from adapters.reading import epoch, order_lines
-from adapters.shopify.reconcile import _order as shopify_order
+from adapters.shopify.order_doc import graphql_order
+from adapters.shopify.orders_read import channel_order as shopify_order
 from adapters.woocommerce.reconcile import _order as woo_order
 
 
@@ -29,18 +30,25 @@ def test_epoch_reads_offsets_and_treats_bare_times_as_utc() -> None:
     assert epoch("yesterday") is None and epoch(None) is None
 
 
+LINE = {"id": "gid://shopify/LineItem/1"}
+
+
 def test_shopify_order_cancelled_and_times() -> None:
-    row = {
-        "id": 7,
-        "created_at": "1970-01-01T00:00:10Z",
-        "updated_at": "1970-01-01T00:00:20Z",
-        "cancelled_at": "1970-01-01T00:00:20Z",
-        "line_items": [{"sku": "A", "quantity": 1}],
+    node = {
+        "id": "gid://shopify/Order/7",
+        "legacyResourceId": "7",
+        "createdAt": "1970-01-01T00:00:10Z",
+        "updatedAt": "1970-01-01T00:00:20Z",
+        "cancelledAt": "1970-01-01T00:00:20Z",
+        "lineItems": {"nodes": [{**LINE, "sku": "A", "quantity": 1, "currentQuantity": 0}]},
+        "refunds": [
+            {"refundLineItems": {"nodes": [{"quantity": 1, "restockType": "CANCEL", "lineItem": LINE}]}}
+        ],
     }
-    order = shopify_order(row)
-    assert order is not None
+    order = shopify_order(graphql_order(node), True)  # type: ignore[arg-type]
     assert (order.order_id, order.at, order.modified, order.cancelled) == ("7", 10.0, 20.0, True)
-    assert shopify_order({"line_items": []}) is None
+    assert (order.lines, order.kept, order.version, order.restock) == ((("A", 0),), (0,), 20_000, True)
+    assert graphql_order({"lineItems": {"nodes": []}}) is None  # no id, no updatedAt: not an order
 
 
 def test_woocommerce_statuses() -> None:
