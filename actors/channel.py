@@ -9,15 +9,16 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import ray
 import redis.asyncio as aioredis
 
-from actors.channel_http import dlq_entry, exchange, extra, outbound_for, updates_of
+from actors.channel_http import dlq_entry, exchange, extra, outbound_for, reread, updates_of
 from actors.tasks import Tasks
-from adapters.base import PushResult
+from adapters.base import PushResult, compare_and_set
 from engine.backoff import Backoff
 from engine.budget_reports import BudgetReports
 from engine.channel_records import Offered, Recorded, Reply, Send, Target
@@ -72,7 +73,9 @@ class ChannelActor:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             limits=httpx.Limits(max_connections=self.max_in_flight + 2),
         )
-        self.counters: Counter[str] = Counter(dict.fromkeys(("requests", "throttled", "transport_errors"), 0))
+        self.counters: Counter[str] = Counter(
+            dict.fromkeys(("requests", "throttled", "transport_errors", "rereads"), 0)
+        )
         self._wake = asyncio.Event()
         self._tasks = Tasks()
         self.budget = BudgetReports(self.bucket)
@@ -138,7 +141,8 @@ class ChannelActor:
         self._wake.set()
 
     async def correct(self, corrections: dict[str, dict[str, Any]], observed_at: float) -> dict[str, str]:
-        """Queue reconciliation's corrections ``{sku: {"available", "version"}}`` on the low lane.
+        """Queue reconciliation's corrections ``{sku: {"available", "version", "listed"?}}`` on the
+        low lane (``listed``: what the channel was observed listing).
 
         Decides in memory only (no await before the decision, nothing durable: a correction lost to a
         restart is computed again by the next reconciliation). Ordering: a correction older than a
@@ -149,7 +153,9 @@ class ChannelActor:
         ``ChannelSync.correct``).
         """
         await self._ready()
-        outcomes = self.sync.correct({sku: Target.decode(c) for sku, c in corrections.items()}, observed_at)
+        targets = {sku: Target.decode(c) for sku, c in corrections.items()}
+        listed = {sku: int(c["listed"]) for sku, c in corrections.items() if c.get("listed") is not None}
+        outcomes = self.sync.correct(targets, observed_at, listed)
         self._wake.set()
         return outcomes
 
@@ -270,11 +276,23 @@ class ChannelActor:
             await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _push(self, sends: list[Send], cost: float) -> None:
+        """Send one request for ``sends`` (already ``begin``-ed) and book the answer.
+
+        Ordering: one request per SKU is in flight (``ChannelSync``), so what is booked for a SKU
+        is the answer to the only push of it. On a compare-and-set channel, SKUs answered stale
+        are re-read here, before booking, so the booking adopts what the channel lists and folds in
+        a sale master has not heard of (``ChannelSync.record``); their next push is a new request
+        (new round, new idempotency key) sent at once. Retry safety: a push whose answer was lost is
+        sent again as the same request (same key), and each write is conditional, so neither a
+        repeat nor a push computed before a sale on the channel can overwrite that sale.
+        """
         seq = self.budget.sent(cost)
         request: httpx.Request | None = None
         response: httpx.Response | None = None
         try:
             reply, request, response = await self._exchange(sends, seq)
+            if reply.stale:
+                reply = await self._reread(sends, reply)
         except Exception as exc:  # whatever happened, the sends must leave "in flight"
             log.exception("channel %s: push failed", self.channel.id)
             reply = Reply(error=f"{type(exc).__name__}: {exc}")
@@ -297,6 +315,30 @@ class ChannelActor:
         if result is not None:
             self._observe_budget(result, seq)
         return reply, request, response
+
+    async def _reread(self, sends: list[Send], reply: Reply) -> Reply:
+        """``reply`` with what the channel lists now for the SKUs it answered stale.
+
+        Waits for the read's rate budget (it decides the SKUs' next push, so it goes first) and
+        adopts the budget the channel reports. A channel without compare-and-set never answers
+        stale; should one, its SKUs are retried as after a failed read.
+        """
+        cas = compare_and_set(self.adapter)
+        stale = [s for s in sends if s.sku in reply.stale]
+        if cas is None or not stale:
+            return replace(reply, stale=dict.fromkeys(reply.stale))
+        cost = cas.read_cost(len(stale))
+        while not self.bucket.try_take(cost):
+            await asyncio.sleep(max(0.005, self.bucket.wait_time(cost)))
+        seq = self.budget.sent(cost)
+        self.counters["rereads"] += 1
+        try:
+            readings, result = await reread(self.client, cas, self.channel, stale)
+            if result is not None:
+                self._observe_budget(result, seq)
+        finally:
+            self.budget.forget(seq)
+        return replace(reply, stale=readings)
 
     def _observe_budget(self, result: PushResult, seq: int) -> None:
         """Adopt the channel's view of the budget and honour its Retry-After for the whole account."""

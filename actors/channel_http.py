@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from typing import Any
 
 import httpx
 
-from adapters.base import ListingUpdate, OutboundAdapter, PushResult, adapter_for
+from adapters.base import CompareAndSet, ListingUpdate, OutboundAdapter, PushResult, adapter_for
 from engine.backoff import is_transient_error
 from engine.channel_records import DeadLetter, Reply, Send
 from engine.config import ChannelConfig
 from engine.store.channel_store import DlqEntry
+
+log = logging.getLogger(__name__)
 
 
 def outbound_for(channel: ChannelConfig) -> OutboundAdapter:
@@ -28,7 +31,7 @@ def extra(channel: ChannelConfig, name: str, default: Any) -> Any:
 
 
 def updates_of(sends: list[Send]) -> list[ListingUpdate]:
-    return [ListingUpdate(s.sku, s.quantity, s.target.version, s.ids) for s in sends]
+    return [ListingUpdate(s.sku, s.quantity, s.target.version, s.ids, s.expected, s.round) for s in sends]
 
 
 def throttled(response: httpx.Response, result: PushResult) -> bool:
@@ -51,7 +54,10 @@ async def exchange(
 
     The adapter's ``PushResult`` comes back too, so the caller can adopt the channel's budget view.
     Transport errors that may be transient are retried (absolute quantities: resending one that
-    landed is harmless); others fail the SKUs for good.
+    landed is harmless; on a compare-and-set channel the retry is the same request, or, re-batched,
+    a conditional one); others fail the SKUs for good. Such an error, or a 5xx, may hide a write
+    that landed: the reply says so (``maybe_applied``). SKUs the channel refused as stale come back
+    in ``Reply.stale`` without readings: the caller re-reads them (``reread``).
     """
     updates = updates_of(sends)
     try:
@@ -65,14 +71,29 @@ async def exchange(
         counters["transport_errors"] += 1
         error = f"{type(exc).__name__}: {exc}"
         if is_transient_error(exc):
-            return Reply(error=error), request, None, None
+            return Reply(error=error, maybe_applied=True), request, None, None
         return Reply(failed={s.sku: error for s in sends}), request, None, None
     result = adapter.parse(response, updates)
     was_throttled = throttled(response, result)
     counters["throttled"] += was_throttled
     error = f"HTTP {response.status_code}: {response.text[:200]}" if result.retry else ""
-    reply = Reply(result.ok, result.failed, result.retry_after_s, was_throttled, error)
+    stale: dict[str, int | None] = dict.fromkeys(result.stale)
+    maybe = response.status_code >= 500
+    reply = Reply(result.ok, result.failed, result.retry_after_s, was_throttled, error, stale, maybe)
     return reply, request, response, result
+
+
+async def reread(
+    client: httpx.AsyncClient, adapter: CompareAndSet, channel: ChannelConfig, sends: list[Send]
+) -> tuple[dict[str, int | None], PushResult | None]:
+    """What the channel lists now for ``sends``' listings (None for those it could not read), and
+    the budget report of the read. Never raises: a failed read gives None for every SKU."""
+    try:
+        readings, result = await adapter.read_listed(client, channel, updates_of(sends))
+    except Exception:  # a read that failed is a retry with backoff for these SKUs, not a crash
+        log.exception("channel %s: re-reading %d listings failed", channel.id, len(sends))
+        return dict.fromkeys((s.sku for s in sends), None), None
+    return {s.sku: readings.get(s.sku) for s in sends}, result
 
 
 def dlq_entry(

@@ -15,7 +15,9 @@ when the listings were observed. (A first version backfilled one channel then co
 relisted units sold on the channels not yet backfilled: the benchmark caught it.)
 
 What remains open: a sale made after step 2's listing whose webhook is also lost can be relisted
-by a correction until the next run (Shopify's ``compareQuantity`` could close that; not used yet).
+by a correction until the next run on channels without compare-and-set. On Shopify every push,
+corrections included, is conditional on what we believe is listed: such a sale makes the correction
+stale, and the channel actor folds it in rather than overwrite it (``engine.channel_sync``).
 """
 
 from __future__ import annotations
@@ -155,7 +157,12 @@ class ChannelReconciler:
         report.drifted, report.drifted_skus = len(result.drifted), result.drifted
         if not result.corrections:
             return
-        asked = {c.sku: {"available": c.available, "version": c.version} for c in result.corrections}
+        # ``listed``: what was observed, which the channel actor keeps as an explanation of a stale
+        # answer (a listing edited on the channel side is corrected, never folded as a sale).
+        asked = {
+            c.sku: {"available": c.available, "version": c.version, "listed": c.listed}
+            for c in result.corrections
+        }
         outcomes = await self.correct(asked, observed_at)
         for c in result.corrections:
             outcome = outcomes.get(c.sku, "missing")

@@ -64,13 +64,23 @@ class InboundAdapter(Protocol):
 
 @dataclass(frozen=True)
 class ListingUpdate:
-    """Set one SKU's listed quantity on a channel to an absolute value."""
+    """Set one SKU's listed quantity on a channel to an absolute value.
+
+    Compare-and-set, for kinds whose writes can be conditional: ``expected`` is what the listing is
+    believed to hold now (Shopify's ``changeFromQuantity``; None: no belief, the adapter decides,
+    never by writing blindly), and ``version`` (master's) with ``round`` (stale answers this
+    version already had) name the request: a retry of the same update is the same request, an
+    update after a re-read is a new one (idempotency keys, or a kind's own sequence number, such as
+    Amazon's ``clientSequenceNumber``, derive from them). Kinds without it ignore both.
+    """
 
     sku: str
     quantity: int
     version: int
     ids: Mapping[str, Any]
     """Channel-side identifiers from the catalog import (inventory item id, product id...)."""
+    expected: int | None = None
+    round: int = 0
 
 
 @dataclass
@@ -83,6 +93,9 @@ class PushResult:
     """SKU -> error for updates the channel refused for good (not worth retrying)."""
     retry: list[str] = field(default_factory=list)
     """SKUs to send again later (throttled, 5xx)."""
+    stale: list[str] = field(default_factory=list)
+    """SKUs not written because the listing no longer held ``expected`` (compare-and-set miss), or
+    because the channel wants a new request for them: re-read them, then send a new request."""
     retry_after_s: float | None = None
     """The channel asked us to wait this long before anything else."""
     budget_available: float | None = None
@@ -118,6 +131,39 @@ class OutboundAdapter(Protocol):
     ) -> dict[str, dict[str, Any]]:
         """SKU -> channel ids for every listing, paging through the channel's catalog."""
         ...
+
+
+class CompareAndSet(Protocol):
+    """What an ``OutboundAdapter`` adds when its channel can make a write conditional
+    (``compare_and_set = True``): reading back what the listings hold after a stale answer."""
+
+    compare_and_set: bool
+
+    def read_cost(self, n: int) -> float:
+        """Rate-budget units a ``read_listed`` of ``n`` listings will use."""
+        ...
+
+    async def read_listed(
+        self, client: httpx.AsyncClient, channel: ChannelConfig, updates: list[ListingUpdate]
+    ) -> tuple[dict[str, int | None], PushResult | None]:
+        """SKU -> what the channel lists now for each update's listing (None: could not be read),
+        and the channel's budget report from the read, if it gave one."""
+        ...
+
+
+def compare_and_set(adapter: object) -> CompareAndSet | None:
+    """``adapter`` as a ``CompareAndSet`` if its channel supports conditional writes, else None."""
+    return adapter if getattr(adapter, "compare_and_set", False) is True else None  # type: ignore[return-value]
+
+
+def startup_warnings(channel: ChannelConfig) -> list[str]:
+    """What the channel's kind finds worth a warning in its configuration (an outdated API version...)."""
+    try:
+        outbound = getattr(adapter_for(channel.kind), "OUTBOUND", None)
+    except KeyError:
+        return []
+    check = getattr(outbound, "warnings", None)
+    return list(check(channel)) if callable(check) else []
 
 
 def adapter_for(kind: str) -> ModuleType:

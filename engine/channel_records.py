@@ -43,13 +43,21 @@ class Target:
 class Synced:
     """What the channel is known to list: ``listed`` units for master ``version`` (``available`` then).
 
-    ``at`` is when we last pushed this SKU (None if the channel got there on its own, see ``offer``).
+    ``at`` is when ``listed`` was last established: our push landed (its answer) or, on a channel
+    with compare-and-set, a re-read saw it (None if the channel got there on its own, see ``offer``).
+
+    ``folded`` (0 or less) is what a compare-and-set re-read found the channel had sold that master
+    had not heard of yet (``folded_at``: when). Until master hears of it (this channel's own sale
+    arrives as a change, or reconciliation's backfill brings it), pushes list
+    ``quantity(available + folded)``, so the sale is never overwritten: see ``ChannelSync``.
     """
 
     version: int
     available: int
     listed: int
     at: float | None = None
+    folded: int = 0
+    folded_at: float | None = None
 
     def encode(self) -> bytes:
         """JSON form kept in the channel's listed hash."""
@@ -62,12 +70,20 @@ class Synced:
 
 @dataclass(frozen=True)
 class Send:
-    """One SKU's part of a request: set ``quantity`` (for ``target``) on the listing ``ids``."""
+    """One SKU's part of a request: set ``quantity`` (for ``target``) on the listing ``ids``.
+
+    For a channel with compare-and-set: ``expected`` is what we believe the listing holds now (the
+    channel applies the write only if it still does; None: no belief at all), and ``round`` counts
+    the stale answers this target already had, so the request after a re-read is a new request
+    while a plain retry is the same one (both go into the channel's idempotency key).
+    """
 
     sku: str
     target: Target
     quantity: int
     ids: Ids
+    expected: int | None = None
+    round: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,8 +100,12 @@ class DeadLetter:
 class Reply:
     """A channel's answer to one request in engine terms (the actor converts the adapter's result).
 
-    SKUs named in neither ``ok`` nor ``failed`` are retried. ``throttled`` says the channel refused for
-    rate, not for the SKU, so the retry does not count as an attempt.
+    SKUs named in neither ``ok`` nor ``failed`` nor ``stale`` are retried. ``throttled`` says the
+    channel refused for rate, not for the SKU, so the retry does not count as an attempt.
+    ``stale``: SKUs a compare-and-set channel did not write because the listing no longer held what
+    the request expected, each with what a re-read found listed (None if the re-read failed).
+    ``maybe_applied``: the request may have landed although no answer says so (transport error,
+    5xx), so what it set is one of the values the channel may list.
     """
 
     ok: Iterable[str] = ()
@@ -93,6 +113,8 @@ class Reply:
     retry_after_s: float | None = None
     throttled: bool = False
     error: str = ""
+    stale: Mapping[str, int | None] = field(default_factory=dict)
+    maybe_applied: bool = False
 
 
 @dataclass

@@ -1,10 +1,31 @@
-"""What one channel account must be sent, decided without I/O: targets, batches, retries, dead letters."""
+"""What one channel account must be sent, decided without I/O: targets, batches, retries, dead letters.
+
+Compare-and-set (channels whose writes can be conditional, e.g. Shopify's ``changeFromQuantity``):
+every send carries ``expected``, what we believe the listing holds now, and the channel writes only
+if it still does. The belief is ``Synced.listed`` (set when our push lands, or by a re-read) minus
+``heard``: this channel's own sales that master reported since (the channel took them off the
+listing itself). A stale answer comes with a re-read of the listing; the difference from the
+belief, when the channel lists less, is a sale master has not heard of yet, and it is *folded*:
+pushes list ``quantity(available + folded)`` until master hears of it (a drop of this channel's
+pays it off) or reconciliation, after its backfill, clears it. So a push computed before a sale on
+the channel never overwrites that sale.
+
+Coalesced changes hide whose sale a drop was: a change that skips versions (the shard or the
+fan-out merged several) may or may not hold this channel's sales. Such a drop is ``unsure``: it
+never moves the belief (the next push may be stale, and its re-read puts the belief right), and a
+re-read that it explains is not folded. The rule is to fold the fewest units that explain a
+reading: folding a sale master has already heard of would hold that stock back until
+reconciliation, while folding too little lists a sold unit only until the sale's own change
+arrives (that change then finds the belief wrong, the push is stale, and the re-read settles it).
+``heard``, ``unsure`` and re-read beliefs are not durable: after a restart a push may be stale once.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from engine.backoff import Backoff
@@ -17,12 +38,29 @@ COUNTERS = (
     "sent", "acked", "retries", "throttled_retries", "dead_letters", "unknown_skus",
     "coalesced", "stale", "skipped_source", "unchanged", "redriven",
     "corrections_queued", "corrections_acked", "corrections_superseded",
+    "cas_stale", "cas_folded_units", "cas_reread_failures",
 )  # fmt: skip
 
 
 SOURCE_GUARD_S = 2.0
 """How much later than our last acknowledged push a sale must be, by its own timestamp, for the
 source channel's push to be skipped (clock skew between us and the marketplace, plus margin)."""
+
+
+def unheard_change(reading: int, expected: Sequence[int]) -> int:
+    """The change (0 or less) a compare-and-set re-read reveals that master has not heard of.
+
+    ``expected`` holds what the listing may hold by what we know (our belief; also what a push
+    with an unknown outcome set, had it landed). A reading equal to one of them reveals nothing.
+    Below them, it is the reading minus the nearest value above it: the fewest unheard units that
+    explain it (folding more would hold back stock until reconciliation; fewer is put right when
+    the sale's own change arrives, see ``ChannelSync``). Above all of them (a restock or an edit on
+    the channel side, or a belief that was too low), nothing is folded: master's quantity is pushed.
+    """
+    if reading in expected:
+        return 0
+    above = [e for e in expected if e > reading]
+    return reading - min(above) if above else 0
 
 
 def rules_for(channel: ChannelConfig) -> BufferRules:
@@ -68,6 +106,21 @@ class ChannelSync:
         """The correction lane: reconciliation's targets, sent only when no live target is ready."""
         self.correcting: set[str] = set()
         """SKUs in flight as corrections (a retry goes back to the correction lane)."""
+        self.heard: dict[str, int] = {}
+        """Units of this channel's own sales heard (as master changes) since ``synced[sku].listed``
+        was established and not counted in it: the channel lists ``listed - heard``."""
+        self.unsure: dict[str, int] = {}
+        """Units of drops since then that skipped versions: some may be this channel's sales."""
+        self._heard_at_send: dict[str, tuple[int, int]] = {}
+        self.observed: dict[str, int] = {}
+        """What a re-read found listed for a SKU never synced here (no belief to fold against)."""
+        self.rounds: dict[str, tuple[int, int]] = {}
+        """SKU -> (target version, compare-and-set rounds): stale answers this version has had."""
+        self.reconciled: dict[str, int] = {}
+        """What reconciliation observed listed (after its backfill: master had heard of every sale
+        behind it), kept as an explanation of the next stale answer."""
+        self.uncertain: dict[str, tuple[int, int]] = {}
+        """SKU -> (quantity, heard when sent) of a push whose outcome is unknown: it may have landed."""
 
     # -- targets in --------------------------------------------------------------------------------
 
@@ -77,9 +130,35 @@ class ChannelSync:
 
     def newest_version(self, sku: str) -> int:
         """The newest master version this channel has for ``sku`` in any state (-1 if none)."""
+        newest = self._newest(sku)
+        return -1 if newest is None else newest.version
+
+    def _newest(self, sku: str) -> Target | Synced | None:
+        """The newest master state this channel holds for ``sku`` (waiting, in flight or synced)."""
         flying = self.in_flight.get(sku)
         held = (self.pending.get(sku), self.unknown.get(sku), flying and flying.target, self.synced.get(sku))
-        return max((h.version for h in held if h), default=-1)
+        return max((h for h in held if h), key=lambda h: h.version, default=None)
+
+    def expected(self, sku: str) -> int | None:
+        """What we believe the channel lists for ``sku`` now (None: no belief at all).
+
+        The synced listing less the own sales heard since; for a SKU never synced, what a re-read
+        saw, else the quantity the catalog import read (its ``listed`` id), likewise less ``heard``.
+        """
+        known = self.synced.get(sku)
+        if known is not None:
+            base: Any = known.listed
+        elif sku in self.observed:
+            base = self.observed[sku]
+        else:
+            base = (self.catalog or {}).get(sku, {}).get("listed")
+        if not isinstance(base, int) or isinstance(base, bool):
+            return None
+        return base - self.heard.get(sku, 0)
+
+    def _round(self, sku: str, version: int) -> int:
+        held = self.rounds.get(sku)
+        return held[1] if held is not None and held[0] == version else 0
 
     def offer(self, changes: Mapping[str, Mapping[str, Any]]) -> Offered:
         """Take master changes ``{sku: {"available", "version", "source"}}``; older versions are dropped.
@@ -98,16 +177,20 @@ class ChannelSync:
         return out
 
     def _accept(self, sku: str, target: Target, out: Offered) -> None:
-        if target.version <= self.newest_version(sku):
+        newest = self._newest(sku)
+        if newest is not None and target.version <= newest.version:
             self.counters["stale"] += 1
             return
+        sold_here = self._attribute(sku, target, newest)
         # A newer live change always wins over a correction; and the channel was seen listing
         # something else, so what ``synced`` says it lists cannot settle this change without a push.
         superseded = self.corrections.pop(sku, None) is not None
         self.counters["corrections_superseded"] += superseded
-        settled = None if superseded else self._settles(sku, target)
+        settled = None if superseded else self._settles(sku, target, sold_here)
         if settled is not None:
             self.synced[sku] = out.settled[sku] = settled
+            self.heard.pop(sku, None)  # the settled listing counts them
+            self.unsure.pop(sku, None)
             self.counters["skipped_source" if target.source == self.channel_id else "unchanged"] += 1
             return
         out.persist[sku] = target
@@ -119,21 +202,54 @@ class ChannelSync:
         self.counters["coalesced"] += sku in self.pending
         self.pending[sku] = target  # replacing keeps the SKU's place in line
 
-    def _settles(self, sku: str, target: Target) -> Synced | None:
-        """The synced state to record if ``target`` needs no request (see ``offer``), else None."""
+    def _attribute(self, sku: str, target: Target, newest: Target | Synced | None) -> int:
+        """Book a drop in master's available that may be this channel's own sale.
+
+        The next version after the newest state held, changed by this channel, is its sale; a
+        change that skips versions may hide its sales; anything else is not its sale. Such a drop
+        first pays off what was ``folded`` (master now hears of the sale a re-read had found); the
+        rest is ``heard`` (the channel took it off its listing itself) or, skipping versions,
+        ``unsure``. Returns the units booked as heard.
+        """
+        if newest is None or target.available >= newest.available:
+            return 0
+        own = target.source == self.channel_id
+        contiguous = target.version == newest.version + 1
+        if contiguous and not own:
+            return 0
+        drop = newest.available - target.available
+        known = self.synced.get(sku)
+        if known is not None and known.folded < 0:
+            paid = min(drop, -known.folded)
+            folded = known.folded + paid
+            self.synced[sku] = replace(known, folded=folded, folded_at=known.folded_at if folded else None)
+            drop -= paid
+        if drop <= 0:
+            return 0
+        book = self.heard if contiguous else self.unsure
+        book[sku] = book.get(sku, 0) + drop
+        return drop if contiguous else 0
+
+    def _settles(self, sku: str, target: Target, sold_here: int = 0) -> Synced | None:
+        """The synced state to record if ``target`` needs no request (see ``offer``), else None.
+
+        ``sold_here``: units of this change ``_attribute`` booked as heard (the channel's own sale,
+        not one it already folded).
+        """
         known = self.synced.get(sku)
         busy = sku in self.pending or sku in self.in_flight or sku in self.unknown
-        if known is None or busy or target.version != known.version + 1:
+        if known is None or busy or target.version != known.version + 1 or self.unsure.get(sku):
             return None
-        want = self.quantity(sku, target.available)
-        listing = known.listed
+        want = self.quantity(sku, target.available + known.folded)
+        listing = known.listed - self.heard.get(sku, 0)
         if target.source == self.channel_id:
             if target.available >= known.available:
                 return None  # a cancel or return there: whether the channel relisted is unknown
-            if not self._sold_after_push(target, known):
+            if sold_here and not self._sold_after_push(target, known):
                 return None  # our push may have landed after the sale and overwritten it
-            listing -= known.available - target.available
-        return Synced(target.version, target.available, want, known.at) if listing == want else None
+        if listing != want:
+            return None
+        return Synced(target.version, target.available, want, known.at, known.folded, known.folded_at)
 
     def _sold_after_push(self, target: Target, known: Synced) -> bool:
         """The sale behind ``target`` provably happened on the channel after our last push landed.
@@ -168,19 +284,34 @@ class ChannelSync:
             self.pending[sku] = self.unknown.pop(sku)
         return out
 
-    def correct(self, targets: Mapping[str, Target], observed_at: float) -> dict[str, str]:
+    def correct(
+        self, targets: Mapping[str, Target], observed_at: float, listed: Mapping[str, int] | None = None
+    ) -> dict[str, str]:
         """Queue reconciliation's corrections on the low-priority lane; returns an outcome per SKU.
 
         ``targets`` were computed from master versions after the channel was seen (at clock time
-        ``observed_at``) listing something else. Outcomes: ``queued``; ``stale`` (a newer master
-        version is known here); ``live`` (a target of this or a newer version is already waiting or
-        in flight on the live lane, which will set the right quantity); ``fresh`` (this version was
-        pushed after ``observed_at``, so the observation is out of date); ``unknown`` (not in the
-        catalog). Not durable: a lost correction is computed again by the next reconciliation.
+        ``observed_at``) listing something else (``listed``, per SKU, when the caller says).
+        Outcomes: ``queued``; ``stale`` (a newer master version is known here); ``live`` (a target
+        of this or a newer version is already waiting or in flight on the live lane, which will set
+        the right quantity); ``fresh`` (this version was pushed after ``observed_at``, so the
+        observation is out of date); ``unknown`` (not in the catalog). Not durable: a lost
+        correction is computed again by the next reconciliation.
+
+        Reconciliation backfilled every order the channel had when it was observed, so master has
+        heard of every sale behind that listing: a fold learned before then is cleared, and the
+        observed listing explains a stale answer as well as our belief does (so a listing edited on
+        the channel side is corrected to master's quantity, not folded as if it were a sale).
         """
         out: dict[str, str] = {}
         for sku, target in targets.items():
             known = self.synced.get(sku)
+            if known is not None and known.folded and (known.folded_at or 0) <= observed_at:
+                known = self.synced[sku] = replace(known, folded=0, folded_at=None)
+            if listed is not None and sku in listed and (known is None or (known.at or 0) <= observed_at):
+                if known is None:
+                    self.observed[sku] = listed[sku]
+                else:
+                    self.reconciled[sku] = listed[sku]
             if target.version < self.newest_version(sku):
                 out[sku] = "stale"
             elif sku in self.pending or sku in self.in_flight or sku in self.unknown:
@@ -226,7 +357,10 @@ class ChannelSync:
         for sku, target in lane.items():
             if sku in self.in_flight or self.retry_at.get(sku, -math.inf) > now:
                 continue
-            out.append(Send(sku, target, self.quantity(sku, target.available), self.catalog[sku]))
+            known = self.synced.get(sku)
+            quantity = self.quantity(sku, target.available + (known.folded if known else 0))
+            expected, rnd = self.expected(sku), self._round(sku, target.version)
+            out.append(Send(sku, target, quantity, self.catalog[sku], expected, rnd))
             if len(out) >= limit:
                 break
         return out
@@ -246,6 +380,7 @@ class ChannelSync:
             else:
                 raise ValueError(f"{send.sku!r}: not the pending target or correction")
             self.in_flight[send.sku] = send
+            self._heard_at_send[send.sku] = (self.heard.get(send.sku, 0), self.unsure.get(send.sku, 0))
             self.counters["sent"] += 1
 
     def next_due(self) -> float | None:
@@ -267,20 +402,87 @@ class ChannelSync:
             if self.in_flight.get(send.sku) != send:
                 continue  # not ours (recorded twice): never book an answer twice
             del self.in_flight[send.sku]
+            heard_at_send = self._heard_at_send.pop(send.sku, (0, 0))
             corrected = send.sku in self.correcting
             self.correcting.discard(send.sku)
             if send.sku in reply.failed:
                 self._dead(send, reply.failed[send.sku], self.attempts.get(send.sku, 0) + 1, out)
             elif send.sku in ok:
-                self.attempts.pop(send.sku, None)
-                self.retry_at.pop(send.sku, None)
-                known = Synced(send.target.version, send.target.available, send.quantity, now)
-                self.synced[send.sku] = out.acked[send.sku] = known
-                self.counters["acked"] += 1
+                self._acked(send, heard_at_send, now, out)
                 self.counters["corrections_acked"] += corrected
+            elif send.sku in reply.stale:
+                self._reanchor(send, reply.stale[send.sku], now, out, corrected)
             else:
+                if reply.maybe_applied:
+                    self.uncertain[send.sku] = (send.quantity, heard_at_send[0])
                 self._retry(send, reply, now, out, corrected)
         return out
+
+    def _acked(self, send: Send, heard_at_send: tuple[int, int], now: float, out: Recorded) -> None:
+        """The channel lists ``send.quantity`` from when the push landed. Own sales heard while it
+        was in flight stay ``heard`` (``unsure`` likewise): on a compare-and-set channel they must
+        have come after it landed (before, the listing would not have held what the push expected)."""
+        sku = send.sku
+        self.attempts.pop(sku, None)
+        self.retry_at.pop(sku, None)
+        self.observed.pop(sku, None)
+        self.uncertain.pop(sku, None)
+        self.reconciled.pop(sku, None)
+        self.rounds.pop(sku, None)
+        for book, before in ((self.heard, heard_at_send[0]), (self.unsure, heard_at_send[1])):
+            during = book.pop(sku, 0) - before
+            if during > 0:
+                book[sku] = during
+        prev = self.synced.get(sku)
+        folded, folded_at = (prev.folded, prev.folded_at) if prev is not None else (0, None)
+        target = send.target
+        known = Synced(target.version, target.available, send.quantity, now, folded, folded_at)
+        self.synced[sku] = out.acked[sku] = known
+        self.counters["acked"] += 1
+
+    def _reanchor(self, send: Send, reading: int | None, now: float, out: Recorded, corrected: bool) -> None:
+        """A compare-and-set miss: adopt what the re-read saw, fold what master has not heard of,
+        and send the newest target again at once with a new round (a new request, a new key).
+
+        Not an attempt: each round learns what the channel lists, so it converges once the channel
+        stops selling. A failed re-read is an ordinary retry (backoff, attempts)."""
+        sku = send.sku
+        self.counters["cas_stale"] += 1
+        self.rounds[sku] = (send.target.version, send.round + 1)
+        if reading is None:
+            self.counters["cas_reread_failures"] += 1
+            self._retry(send, Reply(error="compare-and-set miss; the re-read failed"), now, out, corrected)
+            return
+        heard, unsure = self.heard.pop(sku, 0), self.unsure.pop(sku, 0)
+        maybe = self.uncertain.pop(sku, None)
+        seen = self.reconciled.pop(sku, None)
+        known = self.synced.get(sku)
+        if known is None:
+            # Nothing ever synced: no belief to tell an unheard sale from older drift, so the next
+            # push carries master's quantity, conditional on this reading.
+            self.observed[sku] = reading
+        else:
+            # What the listing may hold: the belief, less any part of the unsure drops; what a push
+            # with a lost answer set, had it landed, likewise; what reconciliation saw, less any
+            # own sale heard since.
+            tops = [known.listed - heard] + ([maybe[0] - (heard - maybe[1])] if maybe is not None else [])
+            candidates = [top - k for top in tops for k in range(unsure + 1)]
+            if seen is not None:
+                candidates += [seen - k for k in range(heard + unsure + 1)]
+            unheard = unheard_change(reading, candidates)
+            self.counters["cas_folded_units"] -= unheard
+            self.synced[sku] = replace(
+                known,
+                listed=reading,
+                at=now,
+                folded=known.folded + unheard,
+                folded_at=now if unheard else known.folded_at,
+            )
+        self.retry_at.pop(sku, None)
+        if corrected and sku not in self.pending:
+            self.corrections.setdefault(sku, send.target)
+        else:
+            self.pending.setdefault(sku, send.target)  # a newer target, if one came, goes instead
 
     def _retry(self, send: Send, reply: Reply, now: float, out: Recorded, corrected: bool = False) -> None:
         if reply.throttled:
@@ -304,6 +506,7 @@ class ChannelSync:
         """Give up on the SKU: its newest target leaves the plan with the entry (a redrive brings it back)."""
         self.attempts.pop(send.sku, None)
         self.retry_at.pop(send.sku, None)
+        self.uncertain.pop(send.sku, None)
         newest = self.pending.pop(send.sku, send.target)
         out.dead.append(DeadLetter(send, newest, attempts, error))
         self.counters["dead_letters"] += 1
