@@ -14,7 +14,7 @@ from actors.channel_http import outbound_for
 from actors.names import NAMESPACE, channel_name, shard_name, supervisor_name
 from actors.shard import SkuShard
 from actors.supervisor import Supervisor
-from adapters.base import can_push, default_rate_guess
+from adapters.base import can_push, default_rate_guess, startup_warnings
 from engine.config import ChannelConfig, Config
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,12 @@ def rate_guesses(channels: list[ChannelConfig]) -> list[str]:
     return out
 
 
+def kind_warnings(channels: list[ChannelConfig]) -> list[str]:
+    """What each channel's kind warns of in its configuration (Shopify: an API version Shopify no
+    longer serves, a missing location)."""
+    return [w for c in channels for w in startup_warnings(c)]
+
+
 def ensure_channels(config: Config, redis_url: str) -> dict[str, Any]:
     """Handles (by channel id) to one ``ChannelActor`` per pushable channel, creating missing ones.
 
@@ -144,7 +150,7 @@ def ensure_channels(config: Config, redis_url: str) -> dict[str, Any]:
         for channel in channels
     }
     ray.get([h.ping.remote() for h in handles.values()])
-    for warning in rate_guesses(channels):
+    for warning in [*rate_guesses(channels), *kind_warnings(channels)]:
         log.warning(warning)
     return handles
 

@@ -9,10 +9,23 @@ import orjson
 
 from adapters.base import PushResult
 
-TRANSIENT_USER_ERRORS = frozenset(
-    {"IDEMPOTENCY_CONCURRENT_REQUEST", "COMPARE_QUANTITY_STALE", "CHANGE_FROM_QUANTITY_STALE"}
+TRANSIENT_USER_ERRORS = frozenset({"IDEMPOTENCY_CONCURRENT_REQUEST"})
+"""userError codes that the same request, sent again later, can clear ("This request is currently in
+progress, please try again": enum ``InventorySetQuantitiesUserErrorCode``, 2026-01 onwards)."""
+STALE_USER_ERRORS = frozenset(
+    {
+        "CHANGE_FROM_QUANTITY_STALE",
+        "COMPARE_QUANTITY_STALE",
+        "IDEMPOTENCY_KEY_PARAMETER_MISMATCH",
+        "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED",
+    }
 )
-"""userError codes that a later call with the newest quantity can clear."""
+"""userError codes after which the item needs a re-read and a *new* request (``PushResult.stale``):
+the listing no longer holds ``changeFromQuantity`` (``COMPARE_QUANTITY_STALE`` is its pre-2026-04
+name); "The same idempotency key cannot be used with different operation parameters"; "A previous
+request with this idempotency key failed. Retry with a new idempotency key" (documented from
+2026-10). Enum ``InventorySetQuantitiesUserErrorCode``; that the last two name an item is
+*unverified* (without an item path they apply to the whole call, see ``classify_payload``)."""
 TRANSIENT_ERRORS = frozenset({"THROTTLED", "INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"})
 
 
@@ -77,32 +90,64 @@ def classify_errors(
     return result
 
 
+def item_index(error: dict[str, Any], n: int) -> int | None:
+    """Which of the ``n`` quantities a userError names, from its ``field`` path ``["input",
+    "quantities", "<i>", ...]`` (*unverified* for the stale and idempotency codes: assumed shaped
+    like the other per-quantity errors); None when it names none (it concerns the whole call)."""
+    path = error.get("field") or []
+    index = path[2] if len(path) > 2 and path[1] == "quantities" else None
+    return int(index) if index is not None and str(index).isdigit() and int(index) < n else None
+
+
+def applied(payload: dict[str, Any]) -> bool:
+    """Whether the quantities without a userError of their own were written (*unverified* for a
+    call that has userErrors: a null ``inventoryAdjustmentGroup`` is read as "nothing written")."""
+    return payload.get("inventoryAdjustmentGroup") is not None or not payload.get("userErrors")
+
+
 def classify_payload(result: PushResult, payload: dict[str, Any], skus: list[str]) -> PushResult:
-    """Per-item userErrors fail their SKUs (retry when transient); the rest depend on whether it applied."""
+    """Per-item userErrors: stale compares (and refused keys) to re-read, transient ones to retry,
+    the rest failed; the SKUs without one are accepted or retried as ``applied`` says.
+
+    Each SKU lands in exactly one of ``failed``, ``stale``, ``retry`` and ``ok`` (in that order of
+    precedence when a SKU has several errors)."""
+    verdict: dict[str, str] = {}
     whole_batch: list[dict[str, Any]] = []
+    rank = {"failed": 3, "stale": 2, "retry": 1}
     for error in payload.get("userErrors") or []:
-        field_path = error.get("field") or []
-        index = field_path[2] if len(field_path) > 2 and field_path[1] == "quantities" else None
-        if index is None or not str(index).isdigit() or int(index) >= len(skus):
+        index = item_index(error, len(skus))
+        if index is None:
             whole_batch.append(error)
             continue
-        sku = skus[int(index)]
-        if error.get("code") in TRANSIENT_USER_ERRORS:
-            result.retry.append(sku)
-        else:
-            result.failed[sku] = f"{error.get('code')}: {error.get('message')}"
+        sku, code = skus[index], error.get("code")
+        kind = (
+            "stale" if code in STALE_USER_ERRORS else "retry" if code in TRANSIENT_USER_ERRORS else "failed"
+        )
+        if rank[kind] > rank.get(verdict.get(sku, ""), 0):
+            verdict[sku] = kind
+            if kind == "failed":
+                result.failed[sku] = f"{code}: {error.get('message')}"
     if whole_batch:
-        transient = all(e.get("code") in TRANSIENT_USER_ERRORS for e in whole_batch)
+        codes = {e.get("code") for e in whole_batch}
+        kind = (
+            "stale"
+            if codes <= STALE_USER_ERRORS
+            else "retry"
+            if codes <= TRANSIENT_USER_ERRORS | STALE_USER_ERRORS
+            else "failed"
+        )
         message = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in whole_batch)
-        rest = [s for s in skus if s not in result.failed and s not in result.retry]
-        if transient:
-            result.retry.extend(rest)
-        else:
-            result.failed.update(dict.fromkeys(rest, message))
-    rest = [s for s in skus if s not in result.failed and s not in result.retry]
+        for sku in skus:
+            if sku not in verdict:
+                verdict[sku] = kind
+                if kind == "failed":
+                    result.failed[sku] = message
+    result.stale.extend(s for s in skus if verdict.get(s) == "stale")
+    result.retry.extend(s for s in skus if verdict.get(s) == "retry")
+    rest = [s for s in skus if s not in verdict]
     # No userErrors: accepted (a no-op set may come back without a group). With userErrors, a null
     # group means the call applied nothing, so the untouched SKUs must go again.
-    if payload.get("inventoryAdjustmentGroup") is not None or not payload.get("userErrors"):
+    if applied(payload):
         result.ok.extend(rest)
     else:
         result.retry.extend(rest)

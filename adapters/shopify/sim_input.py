@@ -1,4 +1,14 @@
-"""Input coercion for the simulated inventorySetQuantities: problems reported as graphql-ruby does."""
+"""Input coercion for the simulated inventorySetQuantities: problems reported as graphql-ruby does.
+
+The input types as 2026-04 defines them: ``InventorySetQuantitiesInput`` {name, reason,
+quantities, referenceDocumentUri} and ``InventoryQuantityInput`` {inventoryItemId, locationId,
+quantity, changeFromQuantity}. ``ignoreCompareQuantity`` and ``compareQuantity`` are removed
+("We're making the changeFromQuantity field introduced in 2026-01 mandatory and removing the
+compareQuantity and ignoreCompareQuantity fields": shopify.dev changelog "New compare and swap
+syntax for the inventorySetQuantities mutation", 2025-12-12, effective 2026-04), so sending them
+is a coercion error like any undefined field. ``changeFromQuantity`` is a nullable ``Int`` in the
+schema: leaving it out passes coercion and is refused by the mutation itself (``sim_graphql``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +19,8 @@ import orjson
 
 GID_RE = re.compile(r"^gid://shopify/(\w+)/(\d+)$")
 INT_MAX = 2**31 - 1
+INPUT_FIELDS = ("name", "reason", "quantities", "referenceDocumentUri")
+QUANTITY_FIELDS = ("inventoryItemId", "locationId", "quantity", "changeFromQuantity")
 
 
 def input_problems(value: Any) -> list[dict[str, Any]]:
@@ -23,7 +35,7 @@ def input_problems(value: Any) -> list[dict[str, Any]]:
     problems = [
         {"path": [key], "explanation": "Field is not defined on InventorySetQuantitiesInput"}
         for key in value
-        if key not in ("name", "reason", "quantities", "ignoreCompareQuantity", "referenceDocumentUri")
+        if key not in INPUT_FIELDS
     ]
     for key in ("name", "reason"):
         if not isinstance(value.get(key), str):
@@ -35,10 +47,6 @@ def input_problems(value: Any) -> list[dict[str, Any]]:
                     else "Could not coerce value to String",
                 }
             )
-    if "ignoreCompareQuantity" in value and not isinstance(value["ignoreCompareQuantity"], bool | None):
-        problems.append(
-            {"path": ["ignoreCompareQuantity"], "explanation": "Could not coerce value to Boolean"}
-        )
     quantities = value.get("quantities")
     if not isinstance(quantities, list):
         return [*problems, {"path": ["quantities"], "explanation": "Expected value to not be null"}]
@@ -56,7 +64,7 @@ def _quantity_problems(q: Any) -> list[dict[str, Any]]:
     problems = [
         {"path": [k], "explanation": "Field is not defined on InventoryQuantityInput"}
         for k in q
-        if k not in ("inventoryItemId", "locationId", "quantity", "compareQuantity")
+        if k not in QUANTITY_FIELDS
     ]
     # A well-formed id of the wrong type passes coercion; the mutation then reports it as a userError.
     for key in ("inventoryItemId", "locationId"):
@@ -66,7 +74,7 @@ def _quantity_problems(q: Any) -> list[dict[str, Any]]:
             problems.append({"path": [key], "explanation": "Expected value to not be null"})
         elif match is None:
             problems.append({"path": [key], "explanation": f"Invalid global id '{gid}'"})
-    for key, required in (("quantity", True), ("compareQuantity", False)):
+    for key, required in (("quantity", True), ("changeFromQuantity", False)):
         v = q.get(key)
         if v is None and required:
             problems.append({"path": [key], "explanation": "Expected value to not be null"})

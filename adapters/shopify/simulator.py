@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from adapters.shopify.outbound import mutation_cost
 from adapters.shopify.sim_graphql import ShopifyGraphQL
+from adapters.shopify.sim_inventory import Locations, served_version
 from adapters.shopify.sim_orders import (
     MerchantConfig,
     OrdersGraphQL,
@@ -68,6 +69,11 @@ class ShopifySimulator:
 
     A wrong token answers 401; an unknown API version 404; a body without a ``query`` 400.
 
+    Inventory as Shopify 2026-04+ keeps it (``sim_graphql``, ``sim_inventory``): two locations,
+    ``location_id`` (the listings shoppers buy from and pushes set) and ``other_locations``, each
+    with its own quantities (a seed item's ``locations``: ``{location gid: quantity}`` stocks it
+    there); GraphQL answers carry ``X-Shopify-API-Version`` with the version served, which for a
+    retired version is the oldest supported one.
     """
 
     def __init__(
@@ -87,6 +93,8 @@ class ShopifySimulator:
         store: SimulatedStore | None = None,
         legacy_rest_orders: bool = False,
         read_all_orders: bool = False,
+        other_locations: tuple[str, ...] = ("gid://shopify/Location/2",),
+        partial_writes: bool = False,
     ) -> None:
         self.access_token, self.webhook_secret, self.shop_domain = access_token, webhook_secret, shop_domain
         self.location_id, self.api_version, self.throttle_status = location_id, api_version, throttle_status
@@ -98,12 +106,15 @@ class ShopifySimulator:
         self._by_item: dict[str, str] = {}
         self._next_id = 1
         self.mutation_cost_per_quantity = mutation_cost_per_quantity
+        self.locations = Locations(self.store, location_id, other_locations)
         self.graphql = ShopifyGraphQL(
             self.store,
             self.bucket,
             location_id,
             lambda: self._by_item,
             mutation_cost=lambda n: mutation_cost(n, self.mutation_cost_per_quantity),
+            locations=self.locations,
+            partial_writes=partial_writes,
         )
         self.legacy_rest_orders, self.read_all_orders = legacy_rest_orders, read_all_orders
         self.book = ShopOrderBook(self)
@@ -120,9 +131,16 @@ class ShopifySimulator:
     # -- SimHost -------------------------------------------------------------------------------------
 
     def seed(self, items: list[dict[str, Any]], reset: bool = True) -> dict[str, dict[str, Any]]:
-        """Set the catalog; items lacking ``ids`` get variant, product and inventory item ids here."""
+        """Set the catalog; items lacking ``ids`` get variant, product and inventory item ids here.
+
+        An item's ``locations`` (``{location gid: quantity}``) stocks it at the other locations too."""
         listings = listings_from(items, self._assign_ids)
+        if reset:
+            self.locations.clear()
         self.store.seed(listings, reset)
+        for item in items:
+            if item.get("locations"):
+                self.locations.seed(str(item["sku"]), item["locations"])
         self._by_item = {item.ids["inventory_item_id"]: item.sku for item in self.store.listings.values()}
         return {item.sku: item.ids for item in listings}
 
@@ -190,6 +208,16 @@ class ShopifySimulator:
     async def _graphql_inner(self, request: Request) -> Response:
         if (refusal := self._gate(request)) is not None:
             return refusal
+        served = served_version(request.path_params["version"])
+        if served is None:
+            return _json({"errors": "Not Found"}, 404)
+        response = await self._graphql_served(request)
+        # Shopify names the version it answered with (shopify.dev "About Shopify API versioning":
+        # "X-Shopify-API-Version" confirms the version used; a retired one falls forward).
+        response.headers["X-Shopify-API-Version"] = served
+        return response
+
+    async def _graphql_served(self, request: Request) -> Response:
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:

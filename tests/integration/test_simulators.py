@@ -121,9 +121,9 @@ def test_shopify_unknown_item_fails_it_and_retries_the_rest(serve: Serve, http: 
     channel, adapter = shopify_channel(url), ShopifyOutbound()
     ghost = {"inventory_item_id": "gid://shopify/InventoryItem/424242"}
     batch = [
-        ListingUpdate("A", 9, 1, ids["A"]),
-        ListingUpdate("GHOST", 9, 1, ghost),
-        ListingUpdate("B", 9, 1, ids["B"]),
+        ListingUpdate("A", 9, 1, ids["A"], expected=1),
+        ListingUpdate("GHOST", 9, 1, ghost, expected=1),
+        ListingUpdate("B", 9, 1, ids["B"], expected=1),
     ]
 
     result = adapter.parse(http.send(adapter.build(channel, batch)), batch)
@@ -169,7 +169,7 @@ def test_shopify_throttles_beyond_the_bucket(serve: Serve, http: httpx.Client) -
     url = serve(sim.app)
     ids = sim.seed([{"sku": f"S{i}", "quantity": 1} for i in range(250)])
     channel, adapter = shopify_channel(url), ShopifyOutbound(cost_per_quantity=1.0)
-    batch = [ListingUpdate(sku, 2, 1, i) for sku, i in ids.items()]  # 260 points a call
+    batch = [ListingUpdate(sku, 2, 1, i, expected=1) for sku, i in ids.items()]  # 260 points a call
 
     results = [adapter.parse(http.send(adapter.build(channel, batch)), batch) for _ in range(4)]
 
