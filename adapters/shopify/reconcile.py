@@ -6,10 +6,16 @@ orders_read``; REST ``orders.json`` is legacy and closed to new public apps). Ch
 ``reconcile_page_size`` (orders per page, cut to fit Shopify's 1,000-point query limit),
 ``edit_removals_restock`` (``adapters.shopify.order_doc``).
 
-Quantities: ``productVariants(first: n, after: cursor) { sku inventoryQuantity }``, paced at its
-requested cost (``2 + n`` points), retried after a ``Throttled`` answer for as long as the bucket
-needs to refill. ``inventoryQuantity`` is the variant's total available across locations, which
-is what a one-location shop lists. Channel extras: ``api_version``, ``reconcile_page_size`` (250).
+Quantities, per location: ``productVariants(first: n, after: cursor) { sku inventoryItem {
+inventoryLevel(locationId: <location_id>) { quantities(names: ["available"]) { name quantity } } }
+}``: the ``available`` quantity at the channel's ``location_id``, the one location our pushes set
+(MARKETPLACES.md, Shopify, "Reconciliation reads"). Never the variant's ``inventoryQuantity``: it
+sums every location, so a shop with a second location would look over-listed and be "corrected"
+down to what master says for one location. A variant not stocked at the location
+(``inventoryLevel`` null) is left out (not managed there). Paced at the page's requested cost
+(``2 + n`` points, an undercount with the nested level: the shop's ``throttleStatus`` paces the
+rest), retried after a ``Throttled`` answer for as long as the bucket needs to refill. Channel
+extras: ``location_id`` (required), ``api_version``, ``reconcile_page_size`` (250).
 """
 
 from __future__ import annotations
@@ -29,12 +35,14 @@ from adapters.shopify.admin import admin_api
 from adapters.shopify.answers import is_throttled, read_budget, refill_wait
 from adapters.shopify.inbound import flag
 from adapters.shopify.orders_read import ShopifyOrderReader
+from adapters.shopify.outbound import DEFAULT_API_VERSION, available_of, gid
 from engine.config import ChannelConfig
 from engine.reconcile import ChannelOrder
 
-QUANTITIES = """query Quantities($first: Int!, $after: String) {
+QUANTITIES = """query Quantities($first: Int!, $after: String, $location: ID!) {
   productVariants(first: $first, after: $after) {
-    edges { node { sku inventoryQuantity } }
+    edges { node { sku inventoryItem { inventoryLevel(locationId: $location) {
+      quantities(names: ["available"]) { name quantity } } } } }
     pageInfo { hasNextPage endCursor }
   }
 }"""
@@ -45,7 +53,7 @@ class ShopifyReconcile:
     """The Shopify ``ReconcileAdapter`` (see the module docstring)."""
 
     kind: str = "shopify"
-    api_version: str = "2025-01"
+    api_version: str = DEFAULT_API_VERSION
     page_size: int = 250
     max_attempts: int = 20
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
@@ -71,17 +79,23 @@ class ShopifyReconcile:
     async def listed_quantities(
         self, client: httpx.AsyncClient, channel: ChannelConfig, pace: Pace, stats: ReadStats
     ) -> AsyncIterator[dict[str, int]]:
+        location = getattr(channel, "location_id", None)
+        if location is None:
+            raise ReadError(f"channel {channel.id}: no location_id, so no listed quantity to compare")
         base, headers = self._base(channel)
         first, after = self._first(channel), None
         while True:
             connection = await self._variants(
-                client, f"{base}/graphql.json", headers, first, after, pace, stats
+                client, f"{base}/graphql.json", headers, first, after, gid("Location", location), pace, stats
             )
             page: dict[str, int] = {}
             for edge in connection.get("edges") or []:
                 node = edge.get("node") or {}
-                sku, qty = node.get("sku"), node.get("inventoryQuantity")
-                if sku and isinstance(qty, int) and sku not in page:
+                sku, qty = (
+                    node.get("sku"),
+                    available_of((node.get("inventoryItem") or {}).get("inventoryLevel")),
+                )
+                if sku and qty is not None and sku not in page:
                     page[sku] = qty
             yield page
             info = connection.get("pageInfo") or {}
@@ -96,10 +110,12 @@ class ShopifyReconcile:
         headers: dict[str, str],
         first: int,
         after: str | None,
+        location: str,
         pace: Pace,
         stats: ReadStats,
     ) -> dict[str, Any]:
-        content = orjson.dumps({"query": QUANTITIES, "variables": {"first": first, "after": after}})
+        variables = {"first": first, "after": after, "location": location}
+        content = orjson.dumps({"query": QUANTITIES, "variables": variables})
         cost = 2.0 + first
         await pace(cost)  # once: a throttled retry waits on the shop's own figure instead
         for attempt in range(self.max_attempts):

@@ -53,7 +53,12 @@ def test_shopify_reads_every_order_and_quantity(serve: Callable[[Any], str]) -> 
     start = time.time() - 5
     sell(sim.store, 9)
     channel = ChannelConfig(
-        id="shop", kind="shopify", base_url=url, access_token="tok", reconcile_page_size=4
+        id="shop",
+        kind="shopify",
+        base_url=url,
+        access_token="tok",
+        reconcile_page_size=4,
+        location_id="gid://shopify/Location/1",
     )
     orders, listed, stats = asyncio.run(read_all(channel, start))
     assert sorted(int(o.order_id) for o in orders) == [o.order_id for o in sim.store.orders]

@@ -15,7 +15,17 @@ from engine.config import ChannelConfig
 PAGE = {
     "data": {
         "productVariants": {
-            "edges": [{"node": {"sku": "A", "inventoryQuantity": 3}}],
+            "edges": [
+                {
+                    "node": {
+                        "sku": "A",
+                        "inventoryQuantity": 9,  # every location: never what we compare
+                        "inventoryItem": {
+                            "inventoryLevel": {"quantities": [{"name": "available", "quantity": 3}]}
+                        },
+                    }
+                }
+            ],
             "pageInfo": {"hasNextPage": False, "endCursor": None},
         }
     }
@@ -90,6 +100,7 @@ def test_shopify_listing_read_retries_a_dropped_connection() -> None:
         webhook_secret="s",
         base_url="http://shop.test",
         access_token="t",  # type: ignore[arg-type]
+        location_id="gid://shopify/Location/1",
     )
 
     async def go() -> list[dict[str, int]]:
