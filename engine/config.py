@@ -71,8 +71,21 @@ class RateLimit(_Section):
     burst: float = Field(gt=0)
 
 
+class WooCommerceKeys(BaseModel):
+    """Typed keys of ``kind = "woocommerce"`` channels (its other keys stay untyped extras)."""
+
+    query_string_auth: bool = False
+    """Send ``consumer_key`` / ``consumer_secret`` as query parameters instead of HTTP Basic, for
+    hosts that strip the ``Authorization`` header (WooCommerce accepts both over HTTPS)."""
+
+
+KIND_KEYS: dict[str, type[BaseModel]] = {"woocommerce": WooCommerceKeys}
+"""Per kind, the model its channels' kind-specific keys are validated (and defaulted) by."""
+
+
 class ChannelConfig(BaseModel):
-    """One connected channel account; kind-specific keys (``location_id``...) are kept as extras."""
+    """One connected channel account; kind-specific keys (``location_id``...) are kept as extras,
+    validated by the kind's ``KIND_KEYS`` model when it has one."""
 
     model_config = ConfigDict(extra="allow")
     id: ChannelId
@@ -86,6 +99,15 @@ class ChannelConfig(BaseModel):
     def model_post_init(self, __context: Any) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown kind {self.kind!r} (one of {', '.join(KINDS)})")
+        typed = KIND_KEYS.get(self.kind)
+        if typed is not None and self.model_extra is not None:
+            extras = self.model_extra
+            try:
+                keys = typed.model_validate({k: v for k, v in extras.items() if k in typed.model_fields})
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise ValueError(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+            extras.update({name: getattr(keys, name) for name in typed.model_fields})
 
 
 class Config(_Section):

@@ -8,13 +8,16 @@ only ``&amp; &lt; &gt; &quot;`` and numeric ``& < > " '``: ``decode_secret`` mir
 The creation ping (form body ``webhook_id=<id>``, no signature or topic header) passes ``verify`` in
 exactly that shape and ``normalise`` answers ``note="ping"``; nothing else passes unsigned.
 
-Topics ``order.created`` and ``order.updated`` (the REST v3 order, the default payload) by status:
-``cancelled``, ``refunded``, ``failed`` -> ``OrderCancelled`` naming the order's SKUs; ``pending``,
-``processing``, ``on-hold``, ``completed`` -> ``OrderPlaced`` on every update (the ledger deduplicates
-orders by (channel, order id), so only the first counts); other statuses (``checkout-draft``,
-``trash``...) -> no events, ``note="ignored status ..."``. WooCommerce sends no event id
-(``X-WC-Webhook-Delivery-ID`` changes on every delivery), so the idempotency key comes from the
-resource: ``woocommerce:<id>:<status>:<date_modified>``.
+Topics ``order.created`` and ``order.updated`` (the REST v3 order, the default payload) become versioned
+order documents (``adapters.woocommerce.order_stock``: what core's stock functions hold out of stock
+per line, by status and ``_reduced_stock`` meta): ``pending`` holds nothing, ``processing`` /
+``on-hold`` / ``completed`` hold what core reduced (less restocking refunds), ``cancelled`` gives
+everything back (``order_cancelled``), ``failed`` / ``refunded`` move nothing by themselves (they
+restate what the meta shows, or emit nothing). Partial refunds arrive as ``order.updated`` with no
+status change and lower the held units by what was restocked. The version is ``date_modified_gmt`` in
+milliseconds. WooCommerce sends no event id (``X-WC-Webhook-Delivery-ID`` changes on every delivery),
+so the idempotency key comes from the resource: ``woocommerce:<id>:<version>``; ``order.created`` and
+``order.updated`` deliveries of one state are the same event.
 """
 
 from __future__ import annotations
@@ -24,26 +27,15 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
 
 from adapters.base import AdapterError, Inbound, SignatureError, constant_time_equal
-from adapters.order_payload import (
-    build_event,
-    decode_object,
-    line_quantity,
-    order_id_of,
-    skipped_note,
-    sku_items,
-)
+from adapters.order_payload import decode_object, skipped_note
+from adapters.woocommerce.order_stock import OrderDoc, doc_events, order_doc
 from engine.config import ChannelConfig
-from engine.events import OrderCancelled, OrderPlaced
 
 SIGNATURE_HEADER = "x-wc-webhook-signature"
 TOPIC_HEADER = "x-wc-webhook-topic"
 ORDER_TOPICS = ("order.created", "order.updated")
-CANCELLED_STATUSES = ("cancelled", "refunded", "failed")
-PLACED_STATUSES = ("pending", "processing", "on-hold", "completed")
 
 _PING = re.compile(rb"webhook_id=[0-9]{1,20}")
 _ENTITY = re.compile(r"&(?:quot|lt|gt|amp|#0*(?:34|38|39|60|62)|#[xX]0*(?:22|26|27));")
@@ -55,8 +47,6 @@ _DECODED = (
     | dict.fromkeys(("lt", "60"), "<")
     | dict.fromkeys(("gt", "62"), ">")
 )
-
-"""A line item that carries a SKU: (index in ``line_items``, sku, the raw item)."""
 
 
 def decode_secret(secret: str) -> str:
@@ -107,52 +97,11 @@ class WooCommerceInbound:
             raise AdapterError(f"missing {TOPIC_HEADER} header")
         if topic not in ORDER_TOPICS:
             return Inbound(events=[], note=f"ignored topic {topic}")
-        order = decode_object(body)
-        order_id, status = order_id_of(order), _status(order)
-        if status not in CANCELLED_STATUSES + PLACED_STATUSES:
-            return Inbound(events=[], note=f"ignored status {status}")
-        key = f"woocommerce:{order_id}:{status}:{_modified(order)}"
-        items, skipped = sku_items(order)
-        if not items:
-            return Inbound(events=[], note="no sku lines")
-        common = {"key": key, "channel": channel.id, "order_id": order_id, "at": _at(order)}
-        if status in CANCELLED_STATUSES:
-            # a cancel returns what the ledger granted, so line quantities are not read (or judged)
-            event = build_event(
-                OrderCancelled, skus=list(dict.fromkeys(sku for _, sku, _ in items)), **common
-            )
-        else:
-            lines = [{"sku": sku, "quantity": line_quantity(item, i)} for i, sku, item in items]
-            event = build_event(OrderPlaced, lines=lines, **common)
-        return Inbound(events=[event], note=skipped_note(skipped))
+        doc = order_doc(decode_object(body))
+        events, note = doc_events(channel.id, doc, event_key(doc))
+        return Inbound(events=events, note=note or skipped_note(list(doc.skipped)))
 
 
-# -- decode -----------------------------------------------------------------------------------
-def _status(order: dict[str, Any]) -> str:
-    value = order.get("status")
-    if not isinstance(value, str) or not value:
-        raise AdapterError("status must be a non-empty string")
-    return value
-
-
-def _modified(order: dict[str, Any]) -> str:
-    for name in ("date_modified", "date_modified_gmt"):
-        value = order.get(name)
-        if isinstance(value, str) and value:
-            return value
-    raise AdapterError("date_modified must be a non-empty string")
-
-
-def _at(order: dict[str, Any]) -> float:
-    """Last modification in unix seconds (``date_modified_gmt`` is UTC without an offset), else 0."""
-    value = order.get("date_modified_gmt")
-    if not isinstance(value, str):
-        return 0.0
-    try:
-        moment = datetime.fromisoformat(value.strip())
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-    except (ValueError, OverflowError):
-        return 0.0
-
-
-# -- build ------------------------------------------------------------------------------------
+def event_key(doc: OrderDoc) -> str:
+    """The idempotency key of one state of an order: ``woocommerce:<order id>:<version>``."""
+    return f"woocommerce:{doc.order_id}:{doc.version}"

@@ -128,6 +128,7 @@ def test_woocommerce_order_and_creation_ping(gw: Gw) -> None:
         "id": 77,
         "status": "processing",
         "date_modified": "2025-01-01T10:00:00",
+        "date_modified_gmt": "2025-01-01T15:00:00",
         "line_items": [{"sku": sku, "quantity": 1, "product_id": 5}],
     }
     body = orjson.dumps(order)
@@ -159,7 +160,12 @@ def bad_inputs(sku: str) -> list[tuple[str, str, bytes, dict[str, str], int]]:
     zero = orjson.dumps(shopify_order(2004, [(sku, 0)]))
     negative = orjson.dumps(shopify_order(2005, [(sku, -2)]))
     woo_body = orjson.dumps(
-        {"id": 9, "status": "processing", "date_modified": "x", "line_items": [{"sku": sku, "quantity": -1}]}
+        {
+            "id": 9,
+            "status": "processing",
+            "date_modified_gmt": "2025-01-01T15:00:00",
+            "line_items": [{"sku": sku, "quantity": -1}],
+        }
     )
     woo_headers = {
         "X-WC-Webhook-Topic": "order.created",

@@ -177,62 +177,129 @@ def test_ping_only_in_its_exact_shape(hdrs: dict[str, str], body: bytes) -> None
 
 
 # -- mapping ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("status", ["pending", "processing", "on-hold", "completed"])
+VERSION = 1714559400000  # date_modified_gmt 2024-05-01T10:30:00 in ms
+KEY = f"woocommerce:727:{VERSION}"
+
+
+def reduced(qty: int, restocked: int | None = None) -> list[dict[str, Any]]:
+    """Line item meta as core leaves it: ``_reduced_stock`` (and ``_restock_refunded_items``), strings."""
+    meta = [{"id": 1, "key": "_reduced_stock", "value": str(qty), "display_key": "_reduced_stock"}]
+    if restocked is not None:
+        meta.append({"id": 2, "key": "_restock_refunded_items", "value": str(restocked)})
+    return meta
+
+
+@pytest.mark.parametrize("status", ["processing", "on-hold", "completed"])
 @pytest.mark.parametrize("topic", ["order.created", "order.updated"])
-def test_live_statuses_place_the_order(topic: str, status: str) -> None:
+def test_reducing_statuses_hold_the_quantity(topic: str, status: str) -> None:
     payload = order(status=status)
-    payload["line_items"].append({"sku": "TEE-RED-M", "quantity": 1})  # repeated SKU: kept as a line
+    payload["line_items"].append({"sku": "TEE-RED-M", "quantity": 1})  # repeated SKU: summed
     result = receive(payload, topic)
     assert result.note == ""
     assert result.events == [
         {
-            "key": f"woocommerce:727:{status}:2024-05-01T12:30:00",
+            "key": KEY,
             "at": 1714559400.0,
-            "kind": "order_placed",
-            "version": 0,
+            "kind": "order_updated",
+            "version": VERSION,
+            "reason": status,
             "channel": "wc-eu",
             "order_id": "727",
             "lines": [
-                {"sku": "TEE-RED-M", "quantity": 2, "kept": 0},
+                {"sku": "TEE-RED-M", "quantity": 3, "kept": 0},
                 {"sku": "MUG-01", "quantity": 1, "kept": 0},
-                {"sku": "TEE-RED-M", "quantity": 1, "kept": 0},
             ],
         }
     ]
     assert validate_events(result.events) == result.events
 
 
-@pytest.mark.parametrize("status", ["cancelled", "refunded", "failed"])
-def test_void_statuses_cancel_the_order(status: str) -> None:
-    payload = order(status=status)
-    payload["line_items"].append({"sku": "TEE-RED-M", "quantity": 0})  # quantity is not read on cancel
+def test_first_version_is_placed_and_both_topics_make_one_event() -> None:
+    payload = order(date_created_gmt="2024-05-01T10:30:00")  # not modified since it was created
+    created, updated = receive(payload, "order.created"), receive(payload, "order.updated")
+    assert created == updated and created.events[0]["kind"] == "order_placed"
+    assert created.events[0]["key"] == KEY and created.events[0]["version"] == VERSION
+
+
+def test_pending_holds_nothing_even_with_stale_meta() -> None:
+    [event] = receive(order(status="pending")).events
+    assert [(ln["sku"], ln["quantity"]) for ln in event["lines"]] == [("TEE-RED-M", 0), ("MUG-01", 0)]
+    payload = order(status="pending")
+    payload["line_items"][0]["meta_data"] = reduced(2)  # a listing read mid-restore: status wins
+    assert receive(payload).events[0]["lines"][0]["quantity"] == 0
+
+
+def test_cancelled_gives_everything_back_at_its_version() -> None:
+    payload = order(status="cancelled")
+    payload["line_items"].append({"sku": "TEE-RED-M", "quantity": 1})
     [event] = receive(payload).events
     assert event == {
-        "key": f"woocommerce:727:{status}:2024-05-01T12:30:00",
+        "key": KEY,
         "at": 1714559400.0,
         "kind": "order_cancelled",
         "channel": "wc-eu",
         "order_id": "727",
         "skus": ["TEE-RED-M", "MUG-01"],
-        "version": None,
+        "version": VERSION,
         "restock": True,
     }
 
 
-@pytest.mark.parametrize("status", ["checkout-draft", "trash", "some-plugin-status"])
-def test_other_statuses_ignored(status: str) -> None:
-    assert receive(order(status=status)) == Inbound(events=[], note=f"ignored status {status}")
+@pytest.mark.parametrize("status", ["failed", "refunded", "checkout-draft", "some-plugin-status"])
+def test_statuses_without_a_stock_hook_say_nothing_without_meta(status: str) -> None:
+    result = receive(order(status=status))
+    assert result.events == [] and result.note.startswith(f"{status}: no stock change")
 
 
-def test_key_uses_gmt_when_local_date_is_missing() -> None:
+@pytest.mark.parametrize("status", ["failed", "refunded", "processing"])
+def test_reduced_stock_meta_is_what_core_holds(status: str) -> None:
+    payload = order(status=status)
+    payload["line_items"][0]["meta_data"] = reduced(1, restocked=1)  # 2 ordered, 1 restocked by a refund
+    payload["line_items"][1]["meta_data"] = reduced(0, restocked=1)  # all restocked: "0"
+    [event] = receive(payload).events
+    assert [(ln["sku"], ln["quantity"], ln["kept"]) for ln in event["lines"]] == [
+        ("TEE-RED-M", 1, 0),
+        ("MUG-01", 0, 0),
+    ]
+
+
+def test_without_meta_a_reducing_status_holds_the_quantity_less_restocked() -> None:
+    payload = order()
+    payload["line_items"][0]["meta_data"] = [{"key": "_restock_refunded_items", "value": "1"}]
+    assert receive(payload).events[0]["lines"][0]["quantity"] == 1
+
+
+def test_a_sku_whose_holding_is_partly_unknown_is_left_out() -> None:
+    payload = order(status="refunded")
+    payload["line_items"][0]["meta_data"] = reduced(2)
+    payload["line_items"].append({"sku": "TEE-RED-M", "quantity": 1})  # no meta: unknown
+    payload["line_items"][1]["meta_data"] = reduced(1)
+    [event] = receive(payload).events
+    assert event["lines"] == [{"sku": "MUG-01", "quantity": 1, "kept": 0}]
+
+
+@pytest.mark.parametrize("value", ["x", "", None, True, [1], "1.5"])
+def test_unreadable_meta_falls_back_to_the_status(value: Any) -> None:
+    payload = order()
+    payload["line_items"][0]["meta_data"] = [{"key": "_reduced_stock", "value": value}]
+    assert receive(payload).events[0]["lines"][0]["quantity"] == 2
+
+
+def test_version_is_date_modified_gmt_and_required() -> None:
     [event] = receive(order(date_modified=None)).events
-    assert event["key"] == "woocommerce:727:processing:2024-05-01T10:30:00"
-    with pytest.raises(AdapterError, match="date_modified"):
-        receive(order(date_modified=None, date_modified_gmt=""))
+    assert event["key"] == KEY and event["version"] == VERSION
+    for bad in (None, "", "yesterday", 7):
+        with pytest.raises(AdapterError, match="date_modified_gmt"):
+            receive(order(date_modified_gmt=bad))
+    with pytest.raises(AdapterError, match="before 1970"):
+        receive(order(date_modified_gmt="1969-12-31T23:59:59"))
 
 
-def test_at_is_zero_without_a_gmt_date() -> None:
-    assert receive(order(date_modified_gmt="yesterday")).events[0]["at"] == 0.0
+def test_delivery_id_is_not_part_of_the_key() -> None:
+    body = orjson.dumps(order())
+    first, second = headers("order.updated", body), headers("order.updated", body)
+    second["x-wc-webhook-delivery-id"] = "another"
+    assert INBOUND.normalise(CHANNEL, first, body) == INBOUND.normalise(CHANNEL, second, body)
 
 
 def test_other_topics_ignored_and_topic_required() -> None:
@@ -290,6 +357,7 @@ def test_malformed_or_non_object_body(body: bytes) -> None:
         ({"status": None}, "status must be"),
         ({"status": 3}, "status must be"),
         ({"line_items": [{"sku": "A", "quantity": 1_000_001}]}, "lines.0.quantity"),
+        ({"date_modified_gmt": "2024-13-01T00:00:00"}, "date_modified_gmt"),
     ],
 )
 def test_wrong_types(fields: dict[str, Any], reason: str) -> None:
@@ -310,24 +378,32 @@ _json = st.recursive(
     max_leaves=8,
 )
 _sku = st.text("AB-", min_size=1, max_size=4) | st.text(max_size=4) | st.none() | _json
-_line = st.fixed_dictionaries(
-    {}, optional={"sku": _sku, "quantity": st.integers(1, 3) | st.integers(-1, 0) | _json}
+_statuses = st.sampled_from(
+    ["pending", "processing", "on-hold", "cancelled", "refunded", "failed", "trash", ""]
 )
-_statuses = st.sampled_from(["pending", "processing", "on-hold", "cancelled", "refunded", "trash", ""])
+_meta = st.lists(
+    st.fixed_dictionaries(
+        {"key": st.sampled_from(["_reduced_stock", "_restock_refunded_items", "x"]), "value": _json}
+    ),
+    max_size=3,
+)
+_line = st.fixed_dictionaries(
+    {}, optional={"sku": _sku, "quantity": st.integers(1, 3) | st.integers(-1, 0) | _json, "meta_data": _meta}
+)
 _order = st.fixed_dictionaries(
     {
         "id": st.integers(0, 2**63 - 1) | st.text(max_size=3),
         "status": _statuses | _statuses | _json,
-        "date_modified": st.just("2024-05-01T12:30:00") | st.text(max_size=20) | _json,
+        "date_modified_gmt": st.just("2024-05-01T12:30:00") | st.text(max_size=20) | _json,
         "line_items": st.lists(_line, max_size=4) | st.lists(_line, max_size=4) | _json,
     },
-    optional={"date_modified_gmt": st.text(max_size=30) | _json},
+    optional={"date_created_gmt": st.text(max_size=30) | _json},
 )
 _plausible = st.fixed_dictionaries(  # well-formed but for the lines, so some deliveries get through
     {
         "id": st.integers(1, 10**6),
         "status": _statuses,
-        "date_modified": st.just("2024-05-01T12:30:00"),
+        "date_modified_gmt": st.just("2024-05-01T12:30:00"),
         "line_items": st.lists(_line, min_size=1, max_size=4),
     }
 )

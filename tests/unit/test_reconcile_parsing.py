@@ -5,7 +5,7 @@ from __future__ import annotations
 from adapters.reading import epoch, order_lines
 from adapters.shopify.order_doc import graphql_order
 from adapters.shopify.orders_read import channel_order as shopify_order
-from adapters.woocommerce.reconcile import _order as woo_order
+from adapters.woocommerce.reconcile import channel_order as woo_order
 
 
 def test_order_lines_keep_only_sku_lines_with_positive_integer_quantities() -> None:
@@ -52,9 +52,24 @@ def test_shopify_order_cancelled_and_times() -> None:
 
 
 def test_woocommerce_statuses() -> None:
-    base = {"id": 5, "date_created_gmt": "1970-01-01T00:00:10", "line_items": [{"sku": "A", "quantity": 2}]}
-    placed = woo_order({**base, "status": "processing", "date_modified_gmt": "1970-01-01T00:00:30"})
-    assert placed is not None and not placed.cancelled and placed.modified == 30.0
-    refunded = woo_order({**base, "status": "refunded"})
-    assert refunded is not None and refunded.cancelled and refunded.modified == 10.0
+    base = {
+        "id": 5,
+        "date_created_gmt": "1970-01-01T00:00:10",
+        "date_modified_gmt": "1970-01-01T00:00:30",
+        "line_items": [{"sku": "A", "quantity": 2}],
+    }
+    placed = woo_order({**base, "status": "processing"})
+    assert placed is not None and not placed.cancelled and placed.modified == 30.0 and placed.at == 10.0
+    assert (placed.lines, placed.version) == ((("A", 2),), 30_000)
+    pending = woo_order({**base, "status": "pending"})
+    assert pending is not None and pending.lines == (("A", 0),) and not pending.cancelled
+    cancelled = woo_order({**base, "status": "cancelled"})
+    assert cancelled is not None and cancelled.cancelled and cancelled.lines == (("A", 0),)
+    assert woo_order({**base, "status": "refunded"}) is None  # no _reduced_stock shown: nothing to say
+    meta = [{"key": "_reduced_stock", "value": "2"}]
+    refunded = woo_order(
+        {**base, "status": "refunded", "line_items": [{"sku": "A", "quantity": 2, "meta_data": meta}]}
+    )
+    assert refunded is not None and refunded.lines == (("A", 2),) and not refunded.cancelled
     assert woo_order({**base, "status": "checkout-draft"}) is None
+    assert woo_order({**base, "status": "processing", "date_modified_gmt": None}) is None
