@@ -79,7 +79,9 @@ async def exchange(
     error = f"HTTP {response.status_code}: {response.text[:200]}" if result.retry else ""
     stale: dict[str, int | None] = dict.fromkeys(result.stale)
     maybe = response.status_code >= 500
-    reply = Reply(result.ok, result.failed, result.retry_after_s, was_throttled, error, stale, maybe)
+    reply = Reply(
+        result.ok, result.failed, result.retry_after_s, was_throttled, error, stale, maybe, result.requeue
+    )
     return reply, request, response, result
 
 

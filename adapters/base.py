@@ -96,6 +96,9 @@ class PushResult:
     stale: list[str] = field(default_factory=list)
     """SKUs not written because the listing no longer held ``expected`` (compare-and-set miss), or
     because the channel wants a new request for them: re-read them, then send a new request."""
+    requeue: list[str] = field(default_factory=list)
+    """SKUs not written only because another update in the same all-or-nothing request was refused:
+    send them again at once (no attempt counted, no backoff)."""
     retry_after_s: float | None = None
     """The channel asked us to wait this long before anything else."""
     budget_available: float | None = None

@@ -115,6 +115,9 @@ class Reply:
     error: str = ""
     stale: Mapping[str, int | None] = field(default_factory=dict)
     maybe_applied: bool = False
+    requeue: Iterable[str] = ()
+    """SKUs not written only because another SKU of the same all-or-nothing request was refused:
+    sent again at once, as if never sent."""
 
 
 @dataclass

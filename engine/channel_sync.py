@@ -38,7 +38,7 @@ COUNTERS = (
     "sent", "acked", "retries", "throttled_retries", "dead_letters", "unknown_skus",
     "coalesced", "stale", "skipped_source", "unchanged", "redriven",
     "corrections_queued", "corrections_acked", "corrections_superseded",
-    "cas_stale", "cas_folded_units", "cas_reread_failures",
+    "cas_stale", "cas_folded_units", "cas_reread_failures", "requeued",
 )  # fmt: skip
 
 
@@ -397,7 +397,7 @@ class ChannelSync:
 
         Once per ``begin``: a second answer for the same sends is ignored, so repeating it is safe.
         """
-        now, ok, out = self.clock(), set(reply.ok), Recorded()
+        now, ok, out, requeue = self.clock(), set(reply.ok), Recorded(), set(reply.requeue)
         for send in sends:
             if self.in_flight.get(send.sku) != send:
                 continue  # not ours (recorded twice): never book an answer twice
@@ -412,6 +412,9 @@ class ChannelSync:
                 self.counters["corrections_acked"] += corrected
             elif send.sku in reply.stale:
                 self._reanchor(send, reply.stale[send.sku], now, out, corrected)
+            elif send.sku in requeue:
+                self.counters["requeued"] += 1
+                self._again(send, corrected)
             else:
                 if reply.maybe_applied:
                     self.uncertain[send.sku] = (send.quantity, heard_at_send[0])
@@ -478,11 +481,15 @@ class ChannelSync:
                 folded=known.folded + unheard,
                 folded_at=now if unheard else known.folded_at,
             )
-        self.retry_at.pop(sku, None)
-        if corrected and sku not in self.pending:
-            self.corrections.setdefault(sku, send.target)
+        self._again(send, corrected)
+
+    def _again(self, send: Send, corrected: bool) -> None:
+        """Put ``send``'s target back on its lane, due now (a newer target, if one came, goes instead)."""
+        self.retry_at.pop(send.sku, None)
+        if corrected and send.sku not in self.pending:
+            self.corrections.setdefault(send.sku, send.target)
         else:
-            self.pending.setdefault(sku, send.target)  # a newer target, if one came, goes instead
+            self.pending.setdefault(send.sku, send.target)
 
     def _retry(self, send: Send, reply: Reply, now: float, out: Recorded, corrected: bool = False) -> None:
         if reply.throttled:

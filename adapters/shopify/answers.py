@@ -146,9 +146,10 @@ def classify_payload(result: PushResult, payload: dict[str, Any], skus: list[str
     result.retry.extend(s for s in skus if verdict.get(s) == "retry")
     rest = [s for s in skus if s not in verdict]
     # No userErrors: accepted (a no-op set may come back without a group). With userErrors, a null
-    # group means the call applied nothing, so the untouched SKUs must go again.
+    # group means the call applied nothing: the untouched SKUs go again at once (their own update
+    # was fine; counting it as a failed attempt would back them off behind another SKU's refusal).
     if applied(payload):
         result.ok.extend(rest)
     else:
-        result.retry.extend(rest)
+        result.requeue.extend(rest)
     return result

@@ -129,7 +129,7 @@ def test_shopify_unknown_item_fails_it_and_retries_the_rest(serve: Serve, http: 
     result = adapter.parse(http.send(adapter.build(channel, batch)), batch)
 
     assert list(result.failed) == ["GHOST"] and "INVALID_INVENTORY_ITEM" in result.failed["GHOST"]
-    assert sorted(result.retry) == ["A", "B"]  # the call applied nothing
+    assert sorted(result.requeue) == ["A", "B"]  # the call applied nothing: they go again at once
     assert sim.store.snapshot()["listed"] == {"A": 1, "B": 1}
 
 

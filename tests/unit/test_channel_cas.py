@@ -274,3 +274,17 @@ def test_a_listing_edited_down_on_the_channel_is_corrected_by_reconciliation_not
     assert sync.correct({"A": Target(10, 1)}, observed_at=clock(), listed={"A": 8}) == {"A": "queued"}
     drain(sync, channel)
     assert channel.listed["A"] == 10 and sync.synced["A"].folded == 0
+
+
+def test_skus_held_back_by_another_skus_refusal_go_again_at_once() -> None:
+    channel = CasChannel({"A": 5, "B": 5})
+    sync, _ = make(channel.listed, catalog={s: {"id": s, "listed": 5} for s in "AB"})
+    sync.offer({"A": change(4, 1), "B": change(3, 1)})
+    sends = sync.select(50)
+    sync.begin(sends)
+    channel.sell("A")  # A is stale; the call writes nothing, so B was not written either
+    sync.record(sends, Reply(stale={"A": 4}, requeue=["B"]))
+    assert sync.attempts == {} and not sync.retry_at and sync.counters["requeued"] == 1
+    assert sorted(s.sku for s in sync.select(50)) == ["A", "B"]
+    drain(sync, channel)
+    assert channel.listed == {"A": 4, "B": 3}

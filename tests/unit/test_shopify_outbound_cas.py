@@ -105,9 +105,9 @@ def err(code: str, index: int | None) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("errors", "group", "ok", "stale", "retry", "failed"),
     [
-        ([err("CHANGE_FROM_QUANTITY_STALE", 1)], None, [], ["B"], ["A", "C"], []),
+        ([err("CHANGE_FROM_QUANTITY_STALE", 1)], None, [], ["B"], [], []),
         ([err("CHANGE_FROM_QUANTITY_STALE", 1)], {"changes": []}, ["A", "C"], ["B"], [], []),
-        ([err("CHANGE_FROM_QUANTITY_STALE", 0), err("INVALID_LOCATION", 0)], None, [], [], ["B", "C"], ["A"]),
+        ([err("CHANGE_FROM_QUANTITY_STALE", 0), err("INVALID_LOCATION", 0)], None, [], [], [], ["A"]),
         ([err("IDEMPOTENCY_KEY_PARAMETER_MISMATCH", None)], None, [], ["A", "B", "C"], [], []),
         ([err("IDEMPOTENCY_CONCURRENT_REQUEST", None)], None, [], [], ["A", "B", "C"], []),
         ([], {"changes": []}, ["A", "B", "C"], [], [], []),
@@ -129,6 +129,8 @@ def test_user_errors_sort_every_sku_once(
         retry,
         failed,
     )
+    # Whatever the call did not write for another SKU's refusal goes again at once.
+    assert sorted(result.requeue) == sorted(set("ABC") - {*ok, *stale, *retry, *failed})
 
 
 def test_read_listed_reads_the_location_level_and_retries_a_throttled_read() -> None:
