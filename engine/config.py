@@ -79,7 +79,18 @@ class WooCommerceKeys(BaseModel):
     hosts that strip the ``Authorization`` header (WooCommerce accepts both over HTTPS)."""
 
 
-KIND_KEYS: dict[str, type[BaseModel]] = {"woocommerce": WooCommerceKeys}
+class ShopifyKeys(BaseModel):
+    """Typed keys of ``kind = "shopify"`` channels (its other keys stay untyped extras)."""
+
+    api_version: str | None = Field(None, pattern=r"^(\d{4}-(01|04|07|10)|unstable)$")
+    """Admin API version to pin, e.g. ``"2026-10"`` (a quoted string in TOML). None: the
+    adapter's default, the newest stable version in its table; a version Shopify no longer serves
+    is named in a warning at start-up (``adapters.shopify.outbound``)."""
+    location_id: str | int | None = None
+    """The location whose ``available`` quantity is pushed and reconciled (a number or a gid)."""
+
+
+KIND_KEYS: dict[str, type[BaseModel]] = {"woocommerce": WooCommerceKeys, "shopify": ShopifyKeys}
 """Per kind, the model its channels' kind-specific keys are validated (and defaulted) by."""
 
 
@@ -107,7 +118,8 @@ class ChannelConfig(BaseModel):
             except ValidationError as exc:
                 err = exc.errors()[0]
                 raise ValueError(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
-            extras.update({name: getattr(keys, name) for name in typed.model_fields})
+            # A key left unset (None) stays absent, as before it was typed.
+            extras.update({n: v for n in typed.model_fields if (v := getattr(keys, n)) is not None})
 
 
 class Config(_Section):
@@ -188,4 +200,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
                 channel[key] = value if key in _STRINGS else _coerce(value)
 
 
-_STRINGS = {"redis_url", "admin_token", "host", "key_prefix", "webhook_secret", "access_token", "base_url"}
+_STRINGS = {
+    "redis_url", "admin_token", "host", "key_prefix", "webhook_secret", "access_token", "base_url",
+    "api_version", "location_id",
+}  # fmt: skip

@@ -249,7 +249,7 @@ class ShopifyOutbound:
         return replace(
             self,
             max_batch=int(getattr(channel, "max_batch", self.max_batch)),
-            api_version=str(getattr(channel, "api_version", self.api_version)),
+            api_version=str(getattr(channel, "api_version", None) or self.api_version),
             catalog_page_size=int(getattr(channel, "catalog_page_size", self.catalog_page_size)),
             cost_per_quantity=float(getattr(channel, "mutation_cost_per_quantity", self.cost_per_quantity)),
         )
@@ -257,7 +257,7 @@ class ShopifyOutbound:
     def warnings(self, channel: ChannelConfig) -> list[str]:
         """Start-up warnings for ``channel``: an API version Shopify no longer serves (or not a
         stable one), a missing ``location_id`` (quantities are per location: nothing can be pushed)."""
-        version = str(getattr(channel, "api_version", self.api_version))
+        version = str(getattr(channel, "api_version", None) or self.api_version)
         out = [f"channel {channel.id}: {w}" for w in version_warnings(version)]
         if getattr(channel, "location_id", None) is None:
             out.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from adapters.shopify.outbound import (
     idempotency_key,
     version_warnings,
 )
-from engine.config import ChannelConfig
+from engine.config import ChannelConfig, ConfigError, load_config
 
 IDS = {"inventory_item_id": "gid://shopify/InventoryItem/7", "location_id": "gid://shopify/Location/1"}
 
@@ -166,3 +167,24 @@ def test_read_listed_reads_the_location_level_and_retries_a_throttled_read() -> 
         "location": "gid://shopify/Location/1",
     }
     assert "inventoryLevel(locationId: $location)" in calls[-1]["query"]
+
+
+def test_api_version_and_location_are_typed_keys(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[channels]]\nid = "shop-1"\nkind = "shopify"\napi_version = "2026-13"\n')
+    with pytest.raises(ConfigError, match=r"channels\.shop-1: .*api_version: String should match pattern"):
+        load_config(path)
+    path.write_text('[[channels]]\nid = "shop-1"\nkind = "shopify"\nlocation_id = 7\n')
+    env = {"SKUSYNC_CHANNEL_SHOP_1_API_VERSION": "2026-07"}
+    (shop,) = load_config(path, env=env).channels
+    assert ShopifyOutbound().for_channel(shop).api_version == "2026-07"
+    assert startup_warnings(shop) == []
+    (default,) = load_config(path).channels
+    assert ShopifyOutbound().for_channel(default).api_version == DEFAULT_API_VERSION
+    url = str(
+        ShopifyOutbound()
+        .for_channel(default)
+        .build(default, [ListingUpdate("A", 1, 1, {"inventory_item_id": "9"})])
+        .url
+    )
+    assert url.endswith("/admin/api/2026-10/graphql.json")
