@@ -186,13 +186,17 @@ class Staging:
         or releases, so on hand never falls below them: a count lower than what is held sets on hand
         to the held units (line outcome ``clamped``), and available never goes negative."""
         sku = ev["sku"]
-        rec = self.record(sku) or self.create(sku)
+        rec = self.record(sku) or self.create(vs, ev, sku)
         target = max(ev["quantity"], rec.reserved)
         outcome = "set" if target == ev["quantity"] else "clamped"
         return self.decision(ev, "applied", [self.change(vs, ev, w, sku, rec, target - rec.on_hand, outcome)])
 
-    def create(self, sku: str) -> SkuRecord:
+    def create(self, vs: int, ev: dict[str, Any], sku: str) -> SkuRecord:
+        """A new SKU, written even if its first change moves nothing (a count of 0): master then
+        knows it, in memory and in the store alike, and a sale of it is ``insufficient``, not
+        ``unknown_sku``, before and after a reload."""
         rec = self.plan.records[sku] = SkuRecord()
+        self.plan.dirty[sku] = (vs, ev.get("channel"), ev.get("at"))
         return rec
 
     def stock_adjusted(self, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:
@@ -206,7 +210,7 @@ class Staging:
                 "rejected",
                 [{"sku": sku, "outcome": "rejected", "delta": 0, "available": avail, "version": ver}],
             )
-        rec = rec or self.create(sku)
+        rec = rec or self.create(vs, ev, sku)
         return self.decision(ev, "applied", [self.change(vs, ev, w, sku, rec, delta, "adjusted")])
 
     def channel_quantity_reported(self, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:

@@ -11,6 +11,14 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import settings
+
+# Hypothesis budgets. ``ci`` (the default) keeps hypothesis's example counts and lets a stateful test
+# run up to 300 steps: the ledger model (tests/unit/test_ledger_model.py) then takes about 15 s.
+# ``long`` (``pytest --hypothesis-profile long``) searches far longer, before a release.
+settings.register_profile("ci", max_examples=100, stateful_step_count=300)
+settings.register_profile("long", max_examples=5000, stateful_step_count=400)
+settings.load_profile("ci")
 
 REDIS_URL = os.environ.get("SKUSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
