@@ -201,10 +201,11 @@ def test_audit_view_newest_first_for_one_sku_and_for_all(gw: Gw) -> None:
         ("stock_adjusted", 2, 4, 6, 2),
         ("stock_set", 4, 0, 4, 1),
     ]
-    assert entries[0]["event_id"] == "shop-us:shopify:ev-8001" and entries[0]["channel"] == "shop-us"
+    assert entries[0]["event_id"] == "shop-us:shopify:orders/create:8001:ev-8001"
+    assert entries[0]["channel"] == "shop-us"
     assert all(isinstance(e["time"], float) and e["id"] for e in entries)
     assert [e["sku"] for e in call(gw, "GET", f"/v1/audit?sku={sku}&limit=1").json()["entries"]] == [sku]
     every = call(gw, "GET", "/v1/audit?limit=5").json()["entries"]
-    assert len(every) == 5 and every[0]["event_id"] == "shop-us:shopify:ev-8001"
+    assert len(every) == 5 and every[0]["event_id"] == "shop-us:shopify:orders/create:8001:ev-8001"
     ids = [tuple(int(p) for p in e["id"].split("-")) for e in every]
     assert ids == sorted(ids, reverse=True)

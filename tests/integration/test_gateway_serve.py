@@ -147,7 +147,8 @@ def test_sigterm_during_traffic_drains_exits_zero_and_every_answer_is_durable(
             for n in range(100_000):
                 if stop.is_set():
                     return
-                order = shopify_order(worker * 1_000_000 + n, [(skus[n % len(skus)], 1)])
+                order_id = worker * 1_000_000 + n
+                order = shopify_order(order_id, [(skus[n % len(skus)], 1)])
                 body = orjson.dumps(order)
                 event = f"drain-{worker}-{n}"
                 try:
@@ -157,7 +158,8 @@ def test_sigterm_during_traffic_drains_exits_zero_and_every_answer_is_durable(
                 except httpx.TransportError:
                     return  # the server stopped accepting: expected after SIGTERM
                 if r.status_code == 200:
-                    answered[f"shop-us:shopify:{event}"] = r.content
+                    # the key the adapter derives: channel, kind, topic, order id, event id
+                    answered[f"shop-us:shopify:orders/create:{order_id}:{event}"] = r.content
                 else:
                     failures.append(f"{r.status_code} {r.text}")
 
@@ -185,7 +187,7 @@ def test_sigterm_during_traffic_drains_exits_zero_and_every_answer_is_durable(
     for stream in {keys.audit(smap.vshard(s)) for s in skus}:
         entries: Any = redis_client.xrange(stream)
         decided += [orjson.loads(f[b"d"])["key"] for _, f in entries]
-    decided = [k for k in decided if k.startswith("shop-us:shopify:drain-")]
+    decided = [k for k in decided if k.startswith("shop-us:shopify:orders/create:") and ":drain-" in k]
     assert set(answered) <= set(decided)  # every answered request is durable...
     assert len(decided) == len(set(decided))  # ...exactly once
     taken = sum(1_000_000 - shards.get(s)["available"] for s in skus)  # type: ignore[index]
