@@ -40,15 +40,22 @@ class Staging:
             return self.decide_whole([(vs, ev)])[0]
         key = ev["key"]
         fp = fingerprint(ev)
-        seen = self.seen(key)
+        plan = self.plan
+        seen = plan.idem[key] if key in plan.idem else self.ledger.staged_idem(key, self.fetched)
         if seen is not None:
             if seen[0] != fp:
                 return self.conflict(ev)
             replay = seen[1].get(str(vs))
             if replay is not None:
                 return replay
-        decision = RULES[ev["kind"]](self, vs, ev, self.plan.writes[vs])
-        self.record_key(vs, key, fp, {str(vs): decision}, merge=False, known=seen[1] if seen else None)
+        w = plan.writes[vs]
+        decision = RULES[ev["kind"]](self, vs, ev, w)
+        if seen is None:  # the common case, inlined: a first delivery, whole on this vshard
+            parts = {str(vs): decision}
+            plan.idem[key] = (fp, parts)
+            w.idem.append((key, _dumps([fp, parts]).decode(), False))
+        else:
+            self.record_key(vs, key, fp, {str(vs): decision}, merge=False, known=seen[1])
         return decision
 
     def decide_whole(self, parts: list[tuple[int, dict[str, Any]]]) -> list[WireDecision]:
