@@ -73,6 +73,8 @@ def run_report(stack: LocalStack, elapsed_s: float) -> dict[str, Any]:
             "throttled_by_simulator": sim_counters.get("throttled", 0),
             "dead_letters": s["dead_letters"],
             "skipped_source": s["skipped_source"],
+            # compare-and-set channels: pushes answered stale, re-reads, units folded, budget waits
+            **{k: s.get(k, 0) for k in ("cas_stale", "rereads", "cas_folded_units", "budget_waits")},
         }
     checks = master_checks(stack, accepted_units)
     checks["undelivered_webhooks"] = undelivered
