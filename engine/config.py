@@ -53,6 +53,24 @@ class GatewayConfig(_Section):
     """How long ``POST /v1/orders`` holds units before a sweeper may release an unfinished order."""
     order_sweep_interval_s: float = Field(5.0, gt=0)
     """How often each gateway looks for orders whose coordinator died between reserve and commit."""
+    # Limits on HTTP connections (``actors.gateway.http_limits``): what one sender can hold.
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
+    """Request line plus headers, in bytes; a longer head is answered 431 and the connection closed."""
+    max_headers: int = Field(100, ge=8, le=10_000)
+    """Header fields per request; more is answered 431 and the connection closed."""
+    header_timeout_s: float = Field(10.0, gt=0, le=3600)
+    """From connect (or from the first byte after keep-alive) to the end of the request's head;
+    then 408 and close."""
+    body_timeout_s: float = Field(30.0, gt=0, le=3600)
+    """From the end of the head to the end of the body, whole (a floor on a slow sender's rate:
+    ``max_body_bytes / body_timeout_s``); then 408 and close."""
+    keepalive_timeout_s: float = Field(5.0, gt=0, le=3600)
+    """An idle keep-alive connection is closed after this long."""
+    max_connections: int = Field(1000, ge=1, le=1_000_000)
+    """Open client connections. At the cap a new connection closes the one idle longest, or is
+    answered 503 and closed when every connection has a request in progress. ``serve`` needs
+    ``max_connections + 256`` descriptors (``ulimit -n``): it raises its soft limit that far when
+    the hard limit allows, else warns and lowers the cap to fit."""
 
 
 class EngineConfig(_Section):

@@ -27,7 +27,11 @@ from typing import Any
 
 import uvicorn
 
+from actors.gateway.http_limits import HttpLimits, fd_budget, protocol_for
 from engine.config import Config
+
+BACKLOG = 2048
+"""uvicorn's default listen backlog, used when ``serve`` listens before uvicorn starts."""
 
 GRACEFUL_TIMEOUT_S = 30.0
 """How long shutdown waits for requests in flight (each waits for its batch) before closing them."""
@@ -71,10 +75,13 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def uvicorn_config(app: Any, log_level: str = "warning") -> uvicorn.Config:
-    """One process, httptools and uvloop when installed, lifespan on (it drains the batcher)."""
+def uvicorn_config(app: Any, log_level: str = "warning", limits: HttpLimits | None = None) -> uvicorn.Config:
+    """One process, httptools under the gateway's HTTP limits (the defaults when ``limits`` is
+    None), uvloop when installed, lifespan on (it drains the batcher)."""
     return uvicorn.Config(
         app,
+        http=protocol_for(limits or HttpLimits()),
+        ws="none",  # no WebSocket route: an upgrade request is served as plain HTTP
         lifespan="on",
         log_level=log_level,
         access_log=False,
@@ -103,11 +110,13 @@ def bind(host: str, port: int) -> socket.socket:
 class BackgroundServer:
     """The app served on a loopback port from a thread of this process (tests, benchmarks)."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, limits: HttpLimits | None = None
+    ) -> None:
         self.sock = bind(host, port)
         self.port: int = self.sock.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
-        self.server = GracefulServer(uvicorn_config(app))
+        self.server = GracefulServer(uvicorn_config(app, limits=limits))
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, name="gateway", daemon=True
         )
@@ -171,8 +180,14 @@ def serve(config: Config, ray_address: str | None = None) -> int:
         handles = ensure_shards(config, config.store.redis_url, fan_out=True)
         ensure_supervisor(config, config.store.redis_url)  # reconciliation, redrive, health
         client = ShardClient(handles, ShardMap(config.engine.shards, config.engine.vshards))
-        server = GracefulServer(uvicorn_config(create_app(config, client)))
+        limits, short = fd_budget(HttpLimits.of(config.gateway))
+        if short:
+            print(f"skusync: warning: {short}", file=sys.stderr, flush=True)
+        server = GracefulServer(uvicorn_config(create_app(config, client), limits=limits))
         settle_heap()
+        # listening before the announcement: a client that read it waits in the backlog until
+        # uvicorn accepts, instead of being refused
+        sock.listen(BACKLOG)
         _announce(config, sock)
         server.run(sockets=[sock])
     finally:
