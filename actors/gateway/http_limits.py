@@ -30,7 +30,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 FD_RESERVE = 256
 """Descriptors kept beyond the connection cap for everything else the process holds: Ray's
 sockets and pipes, Redis pools, logs, and connections being refused. ``skusync serve`` with two
-shards and two channels holds about 60 when idle."""
+shards and one channel holds 45 when idle and 1,046 with 1,000 connections open
+(``benchmarks/results/hostile.json``)."""
 
 HEAD, BODY, APP, KEEPALIVE = "head", "body", "app", "keepalive"
 

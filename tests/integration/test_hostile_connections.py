@@ -6,8 +6,12 @@ Issue 21, items 3 and 4: each sender below is bounded (a few MB, a few dozen soc
 
 from __future__ import annotations
 
+import resource
 import select
 import socket
+import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +25,7 @@ import redis
 from actors.runtime import kill_channels, kill_shards, kill_supervisor
 from engine.config import load_config
 from tests.conftest import REDIS_URL, delete_prefix
-from tests.integration.test_gateway_serve import Served, clean_env, write_config
+from tests.integration.test_gateway_serve import ROOT, Served, clean_env, write_config
 from tests.integration.test_gateway_webhooks import shopify_headers, shopify_order
 
 pytestmark = pytest.mark.integration
@@ -179,3 +183,57 @@ def healthz(port: int) -> socket.socket:
     sock = connect(port)
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     return sock
+
+
+def test_hostile_benchmark_smoke(ray_cluster: None, tmp_path: Path) -> None:
+    from benchmarks import hostile
+
+    doc = orjson.loads(hostile.main(["--smoke", "--out", str(tmp_path)]).read_bytes())
+    assert doc["serve_exit_status"] == 0
+    for name, phase in doc["phases"].items():  # the normal client is answered in every phase
+        for route in ("healthz", "webhook"):
+            assert phase["client"][route]["statuses"] == {"200": 20}, (name, route, phase["client"])
+    assert {"idle_webhook_p99", "huge_header_healthz_p99"} <= set(doc["ratios_to_quiet"])
+
+
+def test_serve_with_a_short_descriptor_limit_warns_and_lowers_the_cap(
+    ray_cluster: None, tmp_path: Path, prefix: str
+) -> None:
+    path = write_config(tmp_path / "skusync.toml", prefix, REDIS_URL)
+
+    def short_limit() -> None:  # in the child only: 700 < max_connections 1000 + 256 kept
+        resource.setrlimit(resource.RLIMIT_NOFILE, (700, 700))
+
+    address = ray.get_runtime_context().gcs_address
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actors.cli", "serve", "--config", str(path), "--ray-address", address],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=short_limit,
+    )
+    lines: list[str] = []
+    announced = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "gateway serving on" in line:
+                announced.set()
+        announced.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert announced.wait(90), "".join(lines)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        config = load_config(path, env={})
+        kill_shards(config)
+        kill_channels(config)
+        kill_supervisor(config)
+    warning = next((line for line in lines if "gateway.max_connections" in line), "")
+    assert "gateway.max_connections = 1000" in warning and "serving at most 444 connections" in warning, lines
