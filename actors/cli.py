@@ -82,6 +82,9 @@ def _add_admin_commands(sub: Any) -> None:
     redrive.add_argument("--channel", default=None)
     reconcile = _admin_parser(sub, "reconcile", "backfill missed orders, then correct drifted listings, now")
     reconcile.add_argument("--channel", default=None)
+    reconcile.add_argument(
+        "--wait", type=float, default=5.0, help="seconds the first request waits before following the run"
+    )
 
 
 def resolve(args: argparse.Namespace) -> Config:
@@ -163,7 +166,15 @@ def cmd_admin(args: argparse.Namespace) -> int:
         elif args.command == "audit":
             answer = client.audit(args.sku, args.limit)
         elif args.command == "reconcile":
-            answer = client.reconcile(args.channel)
+            if not 0 <= args.wait <= 300:
+                raise ConfigError("--wait", "must be between 0 and 300 seconds")
+            from actors.reconcile_follow import follow
+
+            answer = follow(client, args.channel, args.wait)
+            if answer.get("status") != "done":  # the reports say what it did before it stopped
+                print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+                print(f"skusync: reconcile {answer['status']}: {answer.get('reason', '')}", file=sys.stderr)
+                return EXIT_RUNTIME
         elif args.command == "dlq":
             if args.action == "list":
                 answer = client.dlq_list(args.channel, args.limit)

@@ -71,6 +71,13 @@ def option(channel: ChannelConfig, name: str, default: float) -> float:
     return float((channel.model_extra or {}).get(name, default))
 
 
+def reading_bucket(channel: ChannelConfig, rate: tuple[float, float]) -> TokenBucket:
+    """The channel's reconciliation share of its rate budget (``reconcile_rate_share``, 0.25)."""
+    share = option(channel, "reconcile_rate_share", 0.25)
+    per_s, burst = rate
+    return TokenBucket(per_s * share, max(burst * share, 1.0), time.monotonic)
+
+
 class ChannelReconciler:
     """Runs reconciliation for one channel; holds nothing between runs but its HTTP client.
 
@@ -89,12 +96,13 @@ class ChannelReconciler:
         correct: Correct,
         clock: Clock = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        bucket: TokenBucket | None = None,
     ) -> None:
         self.channel, self.adapter, self.shards, self.store = channel, adapter, shards, store
         self.correct, self.clock, self.sleep = correct, clock, sleep
-        share = option(channel, "reconcile_rate_share", 0.25)
-        per_s, burst = rate
-        self.bucket = TokenBucket(per_s * share, max(burst * share, 1.0), time.monotonic)
+        # Runs that overlap (a scheduled one beside a manual one) pass the same bucket, so together
+        # they still read within the share and the live lane keeps the rest.
+        self.bucket = bucket or reading_bucket(channel, rate)
         self.quantity = rules_for(channel).listed
 
     async def pace(self, cost: float) -> None:

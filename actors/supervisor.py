@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -16,17 +16,18 @@ import redis.asyncio as aioredis
 from actors.channel_http import outbound_for
 from actors.health import check
 from actors.names import NAMESPACE, channel_name, shard_name
-from actors.reconcile_run import ChannelReconciler, option, submit_backfill
+from actors.reconcile_pass import Pass
+from actors.reconcile_run import ChannelReconciler, option, reading_bucket
+from actors.reconcile_runs import Run, RunBusy, RunRegistry
 from actors.shard_client import ShardClient
 from actors.tasks import Tasks
 from adapters.base import adapter_for
-from adapters.reading import ReadStats
 from engine.config import ChannelConfig, Config
-from engine.reconcile import DriftReport
 from engine.redrive import RedrivePlan
 from engine.routing import ShardMap
 from engine.store.keys import Keys
 from engine.store.reconcile_store import ReconcileStore
+from engine.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,11 @@ log = logging.getLogger(__name__)
 class Supervisor:
     """Watches one deployment: reconciles every channel, redrives dead letters, recreates lost actors.
 
-    An async actor; runs never overlap per channel (a lock each), so a scheduled run and an
-    on-demand one for the same channel take turns. Detached and restartable: it keeps nothing that
-    matters in memory (watermarks and reports are in Redis), so a restart only re-arms the timers.
+    An async actor. Runs are tasks with an id and a deadline (``engine.reconcile_deadline_s``,
+    ``actors.reconcile_runs``): at most one manual run is in flight, and scheduled runs start beside
+    it, never behind it; overlapping runs share each channel's reading budget. Detached and
+    restartable: watermarks and reports are in Redis, so a restart only re-arms the timers (runs in
+    flight and the run history are lost with it).
     Channel extras: ``reconcile_every_s`` (default ``every_s``, 3600; 0 turns the schedule off), and
     those of ``ChannelReconciler``. ``health_every_s`` paces health checks and redrives.
     """
@@ -58,15 +61,17 @@ class Supervisor:
         self.store = ReconcileStore(self.redis, Keys(prefix), self.shard_map)
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
         self.channels = {c.id: c for c in config.channels if _can_reconcile(c)}
-        self.run_lock = asyncio.Lock()
+        self.runs = RunRegistry(self._execute, config.engine.reconcile_deadline_s)
+        self.buckets: dict[str, TokenBucket] = {}
         self.next_run = {cid: time.time() + self._every(c) for cid, c in self.channels.items()}
         self.redrive = RedrivePlan(time.time)
-        self.last_health: dict[str, Any] = {"status": "unknown"}
+        self.last_health: dict[str, Any] = {"status": "unknown", "checked_at": time.time()}
         self.shards = ShardClient(self._shard_handles(), self.shard_map)
         self._tasks = Tasks()
         with contextlib.suppress(RuntimeError):  # on the actor's loop: start the timers now
             self._tasks.spawn(self._schedule())
-            self._tasks.spawn(self._watch())
+            self._tasks.spawn(self._every_health(self.health))
+            self._tasks.spawn(self._every_health(self.redrive_dead_letters))
 
     # -- handles ------------------------------------------------------------------------------------
 
@@ -90,92 +95,70 @@ class Supervisor:
 
     # -- reconciliation -----------------------------------------------------------------------------
 
-    async def reconcile(self, channel_id: str | None = None) -> list[dict[str, Any]]:
-        """Run reconciliation now for ``channel_id`` (or every channel); one drift report each.
-
-        Every channel's orders are backfilled, whichever channel is reconciled: a sale lost on any
-        channel must be in master before any listing is corrected (see ``actors.reconcile_run``).
-        Changes stock only through the shards (backfilled sales, each counted once whichever path
-        brings it: safe to repeat) and listings only through the channel actors' correction lane.
-        Runs never overlap (one lock). Raises ``KeyError`` for a channel that is not configured or
-        whose kind cannot be reconciled.
-        """
+    def _targets(self, channel_id: str | None) -> list[str]:
         targets = list(self.channels) if channel_id is None else [channel_id]
         for cid in targets:
             if cid not in self.channels:
                 raise KeyError(f"no reconcilable channel {cid!r}")
-        async with self.run_lock:
-            reports = await self._run(targets)
-        now = time.time()
-        for cid in targets:
-            self.next_run[cid] = now + self._every(self.channels[cid])
-        return [r.to_json() for r in reports]
+        return targets
 
-    async def _run(self, targets: list[str]) -> list[DriftReport]:
-        runs = {cid: self._reconciler(cid) for cid in self.channels}
-        reports = {cid: DriftReport(cid, time.time()) for cid in targets}
-        stats = {cid: ReadStats() for cid in self.channels}
-        observed: dict[str, tuple[float, dict[str, int]]] = {}
-        for cid in targets:
-            t = time.time()
-            with _failure(reports[cid], "reading listings"):
-                observed[cid] = await runs[cid].observe(self.client, stats[cid])
-            reports[cid].steps_s["observe"] = round(time.time() - t, 3)
-        t = time.time()
-        failed = await self._backfill(runs, reports, stats)
-        for report in reports.values():
-            report.steps_s["backfill"] = round(time.time() - t, 3)
-        for cid in targets:
-            report = reports[cid]
-            t = time.time()
-            if failed and not report.error:  # a missing sale could be relisted: correct nothing
-                report.error = f"backfill failed on {', '.join(failed)}: nothing corrected"
-            if cid in observed and not report.error:
-                with _failure(report, "comparing"):
-                    await runs[cid].compare(observed[cid][1], observed[cid][0], report)
-            report.steps_s["compare"] = round(time.time() - t, 3)
-            await runs[cid].finish(report, stats[cid])
-            if report.error:
-                log.warning("reconcile %s: %s", cid, report.error)
-        return list(reports.values())
+    async def start_reconcile(self, channel_id: str | None = None) -> dict[str, Any]:
+        """Start a manual run for ``channel_id`` (or every channel), or join the one in flight.
 
-    async def _backfill(
-        self, runs: dict[str, ChannelReconciler], reports: dict[str, DriftReport], stats: dict[str, ReadStats]
-    ) -> list[str]:
-        """Every channel's missing orders, decided in one pass; the channels whose backfill failed."""
-        every = {cid: reports.get(cid) or DriftReport(cid, time.time()) for cid in runs}
-        events, failed = [], []
-        for cid, run in runs.items():
-            try:
-                events += await run.missing(self.client, stats[cid], every[cid])
-            except Exception as exc:  # this channel's lost sales stay unknown: nothing is corrected
-                failed.append(cid)
-                every[cid].error = (
-                    every[cid].error or f"listing orders: {type(exc).__name__}: {str(exc)[:300]}"
-                )
+        ``{"run": status, "joined": bool}``, or ``{"busy": status}`` when a manual run for other
+        channels is in flight (at most one is: see ``actors.reconcile_runs``). Every channel's
+        orders are backfilled, whichever channel is reconciled (see ``actors.reconcile_run``).
+        Raises ``KeyError`` for a channel that is not configured or whose kind cannot be reconciled.
+        """
         try:
-            await submit_backfill(self.shards, events, every)
-        except Exception as exc:  # nothing is known to be decided: every watermark stays
-            for report in every.values():
-                report.error = report.error or f"backfilling orders: {type(exc).__name__}: {str(exc)[:300]}"
-            return list(runs)
-        for cid, run in runs.items():
-            if cid not in failed:
-                await run.commit(every[cid])
-        for report in reports.values():
-            report.backfilled_elsewhere = sum(r.orders_backfilled for r in every.values() if r is not report)
-        return failed
+            run, joined = self.runs.start(self._targets(channel_id), channel_id, "manual")
+        except RunBusy as busy:
+            return {"busy": busy.run.to_json()}
+        return {"run": run.to_json(), "joined": joined}
+
+    async def wait_run(self, run_id: str, timeout_s: float = 0.0) -> dict[str, Any] | None:
+        """A run's status once it has ended or after ``timeout_s``; None for an unknown id."""
+        run = await self.runs.wait(run_id, timeout_s)
+        return None if run is None else run.to_json()
+
+    async def cancel_run(self, run_id: str) -> dict[str, Any] | None:
+        """Cancel a run (what it did stays in its reports); its status once settled, None if unknown."""
+        if self.runs.cancel(run_id) is None:
+            return None
+        return await self.wait_run(run_id, 10.0)
+
+    async def recent_runs(self) -> list[dict[str, Any]]:
+        """The runs kept in memory, newest first, without their reports."""
+        return [r.to_json(reports=False) for r in self.runs.recent()]
+
+    async def reconcile(self, channel_id: str | None = None) -> list[dict[str, Any]]:
+        """Start (or join) a manual run and wait for its end; its drift reports. Raises ``RunBusy``."""
+        run, _ = self.runs.start(self._targets(channel_id), channel_id, "manual")
+        await self.runs.wait(run.id, run.deadline_s + 60.0)
+        return [r.to_json() for r in run.reports.values()]
+
+    async def _execute(self, run: Run) -> None:
+        try:
+            await Pass(run, {cid: self._reconciler(cid) for cid in self.channels}, self.client, self.shards)()
+        finally:
+            now = time.time()
+            for cid in run.targets:
+                self.next_run[cid] = now + self._every(self.channels[cid])
 
     def _reconciler(self, cid: str) -> ChannelReconciler:
         channel, handle = self.channels[cid], self._channel(cid)
         rate = (channel.rate_limit.per_second, channel.rate_limit.burst) if channel.rate_limit else None
+        rate = rate or outbound_for(channel).default_rate
+        if cid not in self.buckets:
+            self.buckets[cid] = reading_bucket(channel, rate)
         return ChannelReconciler(
             channel,
             adapter_for(channel.kind).RECONCILE,
-            rate or outbound_for(channel).default_rate,
+            rate,
             self.shards,
             self.store,
             lambda fixes, observed_at: handle.correct.remote(fixes, observed_at),
+            bucket=self.buckets[cid],
         )
 
     async def reports(self) -> dict[str, dict[str, Any]]:
@@ -183,19 +166,23 @@ class Supervisor:
         return await self.store.reports()
 
     async def _schedule(self) -> None:
+        """Start each due run beside any manual one (never behind it), one scheduled run at a time.
+
+        Channels the manual run in flight covers are left to it: it moves their next run when it ends.
+        """
         while True:
-            now = time.time()
+            now, manual = time.time(), self.runs.manual
+            busy = set(manual.targets) if manual is not None and manual.status == "running" else set()
             due = [
-                cid for cid, c in self.channels.items() if self._every(c) > 0 and self.next_run[cid] <= now
+                cid
+                for cid, c in self.channels.items()
+                if self._every(c) > 0 and self.next_run[cid] <= now and cid not in busy
             ]
             if due:
-                try:
-                    async with self.run_lock:
-                        await self._run(due)
-                except Exception:  # the next round must still run
-                    log.exception("scheduled reconcile of %s failed", ", ".join(due))
-                for cid in due:
-                    self.next_run[cid] = time.time() + self._every(self.channels[cid])
+                run, _ = self.runs.start(due, None, "scheduled")
+                await self.runs.wait(run.id, run.deadline_s + 60.0)
+                if run.status not in ("done", "running"):
+                    log.warning("scheduled reconcile of %s: %s %s", ", ".join(due), run.status, run.reason)
             waits = [
                 t - time.time() for cid, t in self.next_run.items() if self._every(self.channels[cid]) > 0
             ]
@@ -203,12 +190,12 @@ class Supervisor:
 
     # -- health and dead letters --------------------------------------------------------------------
 
-    async def _watch(self) -> None:
+    async def _every_health(self, step: Callable[[], Awaitable[Any]]) -> None:
+        """Health checks and redrives on loops of their own: a channel actor slow to answer a
+        redrive must not stop the checks that ``/healthz`` reads (it would go stale, then 503)."""
         while True:
             with contextlib.suppress(Exception):
-                await self.health()
-            with contextlib.suppress(Exception):
-                await self.redrive_dead_letters()
+                await step()
             await asyncio.sleep(self.health_every_s)
 
     async def health(self, timeout_s: float = 2.0) -> dict[str, Any]:
@@ -221,8 +208,13 @@ class Supervisor:
         return view
 
     async def health_view(self) -> dict[str, Any]:
-        """The last health check's result, without checking again (cheap: for ``/healthz``)."""
-        return self.last_health
+        """The last health check's result, without checking again (cheap: for ``/healthz``).
+
+        ``age_s`` (on this actor's clock, so a caller on another node needs no synchronised clock)
+        and ``every_s`` let a caller see that the checks themselves have stopped.
+        """
+        age = time.time() - float(self.last_health.get("checked_at") or 0.0)
+        return {**self.last_health, "age_s": round(age, 3), "every_s": self.health_every_s}
 
     async def redrive_dead_letters(self) -> dict[str, Any]:
         """Redrive each channel's dead letters when its backoff allows; report what stays dead.
@@ -245,18 +237,10 @@ class Supervisor:
         return True
 
     async def close(self) -> None:
+        self.runs.cancel_all()
         self._tasks.cancel()
         await self.client.aclose()
         await self.redis.aclose()
-
-
-@contextlib.contextmanager
-def _failure(report: DriftReport, step: str) -> Iterator[None]:
-    """Record an exception in ``report`` (a channel or shard outage ends the step, not the run)."""
-    try:
-        yield
-    except Exception as exc:
-        report.error = f"{step}: {type(exc).__name__}: {str(exc)[:300]}"
 
 
 def _can_reconcile(channel: ChannelConfig) -> bool:

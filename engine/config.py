@@ -77,6 +77,8 @@ class EngineConfig(_Section):
     shards: int = Field(2, ge=1, le=1024)
     vshards: int = Field(1024, ge=1, le=65536)
     idempotency_ttl_hours: float = Field(72, gt=0)
+    reconcile_deadline_s: float = Field(900.0, gt=0, le=86_400)
+    """A reconciliation run still going after this long is cancelled; its reports keep what it did."""
 
     @property
     def idempotency_ttl_s(self) -> int:
