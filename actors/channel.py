@@ -42,7 +42,10 @@ class ChannelActor:
 
     Channel extras read here: ``buffer_rules``, ``max_attempts`` (6), ``retry_base_s`` (0.5),
     ``retry_cap_s`` (30), ``rate_safety`` (0.9 of the budget), ``max_in_flight`` (4), ``timeout_s`` (10),
-    ``correction_reserve`` (0.5: share of the bucket a correction must leave for live updates).
+    ``correction_reserve`` (0.5: share of the bucket a correction must leave for live updates),
+    ``cas_hear_wait_s`` (1.0: how long a compare-and-set miss waits to hear of the channel's sale
+    before it is pushed again), ``cas_risky_s`` (10) and ``cas_risky_batch`` (5: SKUs answered stale
+    that long ago travel at most that many per request): see ``ChannelSync``.
 
     Two lanes: live targets (``notify``) and reconciliation's corrections (``correct``). A
     correction is sent only when no live target is ready and the bucket would still hold
@@ -59,7 +62,12 @@ class ChannelActor:
             int(extra(channel, "max_attempts", 6)),
         )
         guard = float(extra(channel, "source_guard_s", SOURCE_GUARD_S))
-        self.sync = ChannelSync(channel.id, rules_for(channel), backoff, time.time, guard)
+        cas = (
+            float(extra(channel, "cas_hear_wait_s", 1.0)),
+            float(extra(channel, "cas_risky_s", 10.0)),
+            int(extra(channel, "cas_risky_batch", 5)),
+        )
+        self.sync = ChannelSync(channel.id, rules_for(channel), backoff, time.time, guard, *cas)
         limit = channel.rate_limit
         rate, burst = (limit.per_second, limit.burst) if limit else self.adapter.default_rate
         self.bucket = TokenBucket(rate, burst, time.monotonic, float(extra(channel, "rate_safety", 0.9)))
@@ -327,6 +335,13 @@ class ChannelActor:
         stale = [s for s in sends if s.sku in reply.stale]
         if cas is None or not stale:
             return replace(reply, stale=dict.fromkeys(reply.stale))
+        # A first miss at this version is most likely a sale master is about to report: it waits
+        # for that report instead (``ChannelSync``), and only a second miss costs a read.
+        first = {s.sku for s in stale if s.round == 0}
+        stale = [s for s in stale if s.round > 0]
+        if not stale:
+            return replace(reply, stale={}, unheard=first)
+        reply = replace(reply, unheard=first)
         cost = cas.read_cost(len(stale))
         while not self.bucket.try_take(cost):
             await asyncio.sleep(max(0.005, self.bucket.wait_time(cost)))
@@ -338,7 +353,7 @@ class ChannelActor:
                 self._observe_budget(result, seq)
         finally:
             self.budget.forget(seq)
-        return replace(reply, stale=readings)
+        return replace(reply, stale=readings)  # ``unheard`` kept from above
 
     def _observe_budget(self, result: PushResult, seq: int) -> None:
         """Adopt the channel's view of the budget and honour its Retry-After for the whole account."""

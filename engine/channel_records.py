@@ -15,27 +15,39 @@ Ids = Mapping[str, Any]
 @dataclass(frozen=True)
 class Target:
     """Master state to mirror: ``available`` units at master ``version``, last changed by ``source``
-    at ``at`` (the event's own time, e.g. when the marketplace took the order)."""
+    at ``at`` (the event's own time, e.g. when the marketplace took the order).
+
+    ``since``: the version before the changes this target covers, ``(since, version]``, when the
+    shard said (None: unknown, e.g. a state re-sent after a reload). ``own``: units this channel's
+    marketplace orders took in that range; the marketplace took them off its listing itself.
+    """
 
     available: int
     version: int
     source: str | None = None
     at: float | None = None
+    since: int | None = None
+    own: int = 0
 
     def encode(self) -> bytes:
         """JSON form kept in the durable pending set and the dead-letter queue."""
         return orjson.dumps(self)
 
     @classmethod
-    def decode(cls, raw: bytes | str | Mapping[str, Any]) -> Target:
-        """Inverse of ``encode``; also accepts the mapping a shard sends (``available``, ``version``)."""
+    def decode(cls, raw: bytes | str | Mapping[str, Any], channel: str | None = None) -> Target:
+        """Inverse of ``encode``; also accepts the change a shard sends (``available``, ``version``,
+        ``since``, ``sold`` per channel), of which ``channel``'s own units are kept."""
         data = raw if isinstance(raw, Mapping) else orjson.loads(raw)
-        source, at = data.get("source"), data.get("at")
+        source, at, since = data.get("source"), data.get("at"), data.get("since")
+        sold = data.get("sold")
+        own = int((sold or {}).get(channel, 0)) if "sold" in data else int(data.get("own", 0))
         return cls(
             int(data["available"]),
             int(data["version"]),
             None if source is None else str(source),
             None if at is None else float(at),
+            None if since is None else int(since),
+            own,
         )
 
 
@@ -118,6 +130,9 @@ class Reply:
     requeue: Iterable[str] = ()
     """SKUs not written only because another SKU of the same all-or-nothing request was refused:
     sent again at once, as if never sent."""
+    unheard: Iterable[str] = ()
+    """SKUs answered stale for the first time at their version and not re-read: most likely the
+    channel sold them and master has not told us yet, so they wait to hear of it (``ChannelSync``)."""
 
 
 @dataclass

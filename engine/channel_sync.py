@@ -18,6 +18,18 @@ reading: folding a sale master has already heard of would hold that stock back u
 reconciliation, while folding too little lists a sold unit only until the sale's own change
 arrives (that change then finds the belief wrong, the push is stale, and the re-read settles it).
 ``heard``, ``unsure`` and re-read beliefs are not durable: after a restart a push may be stale once.
+
+Where one stale write refuses the whole request (``Reply.requeue``: our strict Shopify simulator
+assumes that, the documentation leaves it open), one SKU the channel keeps selling would sink
+every request it rides in. A SKU answered stale in the last ``risky_s`` seconds is therefore sent
+only with other such SKUs, at most ``risky_batch`` per request, and the rest go in full batches.
+
+A first stale answer is usually a sale on the channel that master will report within a fraction of
+a second, and that report puts the belief right by itself. So the actor re-reads only on a second
+stale answer for the same version: after the first, the SKU waits up to ``hear_wait_s`` for its
+own sale to be heard (it is sent again at once when it is) and is then pushed again as it stands;
+the re-read, which costs rate budget, is left for drift master will not explain (a lost webhook,
+an edit on the channel).
 """
 
 from __future__ import annotations
@@ -38,7 +50,8 @@ COUNTERS = (
     "sent", "acked", "retries", "throttled_retries", "dead_letters", "unknown_skus",
     "coalesced", "stale", "skipped_source", "unchanged", "redriven",
     "corrections_queued", "corrections_acked", "corrections_superseded",
-    "cas_stale", "cas_folded_units", "cas_reread_failures", "requeued",
+    "cas_stale", "cas_folded_units", "heard_units", "unsure_units", "cas_reread_failures", "requeued",
+    "cas_awaiting", "cas_heard_in_time",
 )  # fmt: skip
 
 
@@ -88,9 +101,18 @@ class ChannelSync:
         backoff: Backoff,
         clock: Clock,
         source_guard_s: float = SOURCE_GUARD_S,
+        hear_wait_s: float = 1.0,
+        risky_s: float = 10.0,
+        risky_batch: int = 5,
     ) -> None:
         self.channel_id = channel_id
         self.source_guard_s = source_guard_s
+        self.hear_wait_s = hear_wait_s
+        self.hearing: set[str] = set()
+        """SKUs answered stale once, waiting (``retry_at``) to hear of the sale that explains it."""
+        self.risky_s, self.risky_batch = risky_s, risky_batch
+        self.risky_until: dict[str, float] = {}
+        """SKUs answered stale lately: sent only with each other, a few per request (see above)."""
         self.rules = rules
         self.backoff = backoff
         self.clock = clock
@@ -173,7 +195,7 @@ class ChannelSync:
         """
         out = Offered()
         for sku, change in changes.items():
-            self._accept(sku, Target.decode(change), out)
+            self._accept(sku, Target.decode(change, self.channel_id), out)
         return out
 
     def _accept(self, sku: str, target: Target, out: Offered) -> None:
@@ -205,19 +227,31 @@ class ChannelSync:
     def _attribute(self, sku: str, target: Target, newest: Target | Synced | None) -> int:
         """Book a drop in master's available that may be this channel's own sale.
 
-        The next version after the newest state held, changed by this channel, is its sale; a
-        change that skips versions may hide its sales; anything else is not its sale. Such a drop
-        first pays off what was ``folded`` (master now hears of the sale a re-read had found); the
-        rest is ``heard`` (the channel took it off its listing itself) or, skipping versions,
-        ``unsure``. Returns the units booked as heard.
+        A target that covers exactly the versions after the newest state held (its ``since`` is
+        that version, however many changes the shard and the fan-out joined) names the units this
+        channel's orders took: those are its sales. Without ``since``, the next version after the
+        newest state held, changed by this channel, is its sale. A change that skips versions may
+        hide its sales; anything else is not its sale. Such units first pay off what was
+        ``folded`` (master now hears of the sale a re-read had found); the rest is ``heard`` (the
+        channel took it off its listing itself) or, skipping versions, ``unsure``. Returns the
+        units booked as heard.
         """
-        if newest is None or target.available >= newest.available:
+        if newest is None:
+            return 0
+        if target.since is not None and target.since == newest.version:
+            return self._book(sku, target.own, contiguous=True)
+        if target.available >= newest.available:
             return 0
         own = target.source == self.channel_id
-        contiguous = target.version == newest.version + 1
+        contiguous = target.version == newest.version + 1 and target.since is None
         if contiguous and not own:
             return 0
-        drop = newest.available - target.available
+        return self._book(sku, newest.available - target.available, contiguous)
+
+    def _book(self, sku: str, drop: int, contiguous: bool) -> int:
+        """Pay off folded units with ``drop``, then book the rest as heard (or unsure)."""
+        if drop <= 0:
+            return 0
         known = self.synced.get(sku)
         if known is not None and known.folded < 0:
             paid = min(drop, -known.folded)
@@ -228,6 +262,11 @@ class ChannelSync:
             return 0
         book = self.heard if contiguous else self.unsure
         book[sku] = book.get(sku, 0) + drop
+        self.counters["heard_units" if contiguous else "unsure_units"] += drop
+        if contiguous and sku in self.hearing:  # the sale that made it stale: due again now
+            self.hearing.discard(sku)
+            self.retry_at.pop(sku, None)
+            self.counters["cas_heard_in_time"] += 1
         return drop if contiguous else 0
 
     def _settles(self, sku: str, target: Target, sold_here: int = 0) -> Synced | None:
@@ -353,9 +392,15 @@ class ChannelSync:
         """Up to ``limit`` sends from ``lane``, in its order, skipping in-flight SKUs and waiting retries."""
         if self.catalog is None or limit < 1:
             return []
-        now, out = self.clock(), []
+        now, out, risky = self.clock(), [], None
         for sku, target in lane.items():
             if sku in self.in_flight or self.retry_at.get(sku, -math.inf) > now:
+                continue
+            # The oldest due SKU decides whether this request carries risky SKUs or the others.
+            here = self.risky_until.get(sku, -math.inf) > now
+            if risky is None:
+                risky, limit = here, min(limit, self.risky_batch) if here else limit
+            elif here != risky:
                 continue
             known = self.synced.get(sku)
             quantity = self.quantity(sku, target.available + (known.folded if known else 0))
@@ -398,6 +443,9 @@ class ChannelSync:
         Once per ``begin``: a second answer for the same sends is ignored, so repeating it is safe.
         """
         now, ok, out, requeue = self.clock(), set(reply.ok), Recorded(), set(reply.requeue)
+        unheard = set(reply.unheard)
+        for sku in (*reply.stale, *unheard):
+            self.risky_until[sku] = now + self.risky_s
         for send in sends:
             if self.in_flight.get(send.sku) != send:
                 continue  # not ours (recorded twice): never book an answer twice
@@ -412,6 +460,8 @@ class ChannelSync:
                 self.counters["corrections_acked"] += corrected
             elif send.sku in reply.stale:
                 self._reanchor(send, reply.stale[send.sku], now, out, corrected)
+            elif send.sku in unheard:
+                self._await_hearing(send, heard_at_send[0], now, out, corrected)
             elif send.sku in requeue:
                 self.counters["requeued"] += 1
                 self._again(send, corrected)
@@ -428,6 +478,7 @@ class ChannelSync:
         sku = send.sku
         self.attempts.pop(sku, None)
         self.retry_at.pop(sku, None)
+        self.hearing.discard(sku)
         self.observed.pop(sku, None)
         self.uncertain.pop(sku, None)
         self.reconciled.pop(sku, None)
@@ -451,6 +502,7 @@ class ChannelSync:
         stops selling. A failed re-read is an ordinary retry (backoff, attempts)."""
         sku = send.sku
         self.counters["cas_stale"] += 1
+        self.hearing.discard(sku)
         self.rounds[sku] = (send.target.version, send.round + 1)
         if reading is None:
             self.counters["cas_reread_failures"] += 1
@@ -483,6 +535,24 @@ class ChannelSync:
             )
         self._again(send, corrected)
 
+    def _await_hearing(
+        self, send: Send, heard_at_send: int, now: float, out: Recorded, corrected: bool
+    ) -> None:
+        """A first compare-and-set miss at this version, not re-read: wait for master to report
+        the sale behind it (``_book`` makes the SKU due again), at most ``hear_wait_s``; the next
+        push is a new round, and its stale answer is re-read. An own sale heard while the push was
+        in flight already explains it: due again at once."""
+        sku = send.sku
+        self.counters["cas_stale"] += 1
+        self.rounds[sku] = (send.target.version, send.round + 1)
+        self._again(send, corrected)
+        if self.heard.get(sku, 0) > heard_at_send:
+            self.counters["cas_heard_in_time"] += 1
+            return
+        self.counters["cas_awaiting"] += 1
+        self.hearing.add(sku)
+        out.retry_at[sku] = self.retry_at[sku] = now + self.hear_wait_s
+
     def _again(self, send: Send, corrected: bool) -> None:
         """Put ``send``'s target back on its lane, due now (a newer target, if one came, goes instead)."""
         self.retry_at.pop(send.sku, None)
@@ -513,6 +583,7 @@ class ChannelSync:
         """Give up on the SKU: its newest target leaves the plan with the entry (a redrive brings it back)."""
         self.attempts.pop(send.sku, None)
         self.retry_at.pop(send.sku, None)
+        self.hearing.discard(send.sku)
         self.uncertain.pop(send.sku, None)
         newest = self.pending.pop(send.sku, send.target)
         out.dead.append(DeadLetter(send, newest, attempts, error))

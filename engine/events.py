@@ -8,17 +8,45 @@ unpickling a model costs 3-6 µs, which is most of the per-decision budget on th
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 # the wire helpers live in engine.wire (no pydantic there); re-exported for callers of this module
+from engine.wire import STOCK_CAP as STOCK_CAP
 from engine.wire import WireEvent as WireEvent
 from engine.wire import decode_events as decode_events
 from engine.wire import encode_events as encode_events
 from engine.wire import event_skus as event_skus
 
-Sku = Annotated[str, Field(min_length=1, max_length=200)]
+UNSAFE_RULE = "must not contain '/' or control characters"
+_UNSAFE = re.compile(r"[/\x00-\x1f\x7f-\x9f]")
+
+
+def path_safe(value: str) -> str:
+    """``value`` if the admin API can name it in a URL path segment; else ``ValueError``.
+
+    Starlette decodes ``%2F`` before routing, so a SKU or order id with ``/`` could be sold but
+    never read, set or cancelled by the admin API; control characters (NUL included) garble logs,
+    terminals and the CLI's output. Both are refused wherever an id enters.
+    """
+    if _UNSAFE.search(value):
+        raise ValueError(UNSAFE_RULE)
+    return value
+
+
+Sku = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(path_safe)]
+OrderId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(path_safe)]
 EventKey = Annotated[str, Field(min_length=1, max_length=400)]
 ChannelId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
 
@@ -57,16 +85,85 @@ class DocLine(BaseModel):
     kept: int = Field(default=0, ge=0, le=1_000_000)
 
 
+_DOC_LINE: TypeAdapter[DocLine] = TypeAdapter(DocLine)
+_SKU: TypeAdapter[str] = TypeAdapter(Sku)
+
+
+class InvalidLine(BaseModel):
+    """A marketplace line refused at the edge: its SKU (cut to 200 characters) and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sku: str | None
+    reason: str
+
+
+def _set_aside(data: Any, field: str, check: TypeAdapter[Any]) -> Any:
+    """Move the items of ``data[field]`` that ``check`` refuses to ``data["invalid"]``.
+
+    A marketplace has sold every line of a delivery already: one bad line must not hold back the
+    good ones (refusing the delivery makes the sender retry it, then drop the subscription). When
+    no item passes, ``data`` is returned unchanged, so validation refuses it naming the first bad
+    line (the delivery then gets 400).
+    """
+    if not isinstance(data, dict) or not isinstance(data.get(field), list | tuple):
+        return data
+    good: list[Any] = []
+    bad: list[dict[str, Any]] = []
+    for item in data[field]:
+        try:
+            good.append(check.validate_python(item))
+        except ValidationError as exc:
+            bad.append(_invalid(item, exc))
+    if not bad or not good:
+        return data
+    return {**data, field: good, "invalid": [*data.get("invalid", ()), *bad]}
+
+
+def _retry_without_bad(
+    data: Any, handler: ModelWrapValidatorHandler[Any], field: str, check: TypeAdapter[Any]
+) -> Any:
+    """Validate ``data``; on failure, once more with its bad ``field`` items set aside (a delivery
+    without bad lines, nearly all of them, is validated once, as before)."""
+    try:
+        return handler(data)
+    except ValidationError:
+        retry = _set_aside(data, field, check)
+        if retry is data:
+            raise
+        return handler(retry)
+
+
+def _invalid(item: Any, exc: ValidationError) -> dict[str, Any]:
+    sku = item.get("sku") if isinstance(item, dict) else item
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "sku"
+    return {"sku": sku[:200] if isinstance(sku, str) else None, "reason": f"{where}: {err['msg']}"}
+
+
+class _SetsAside(BaseModel):
+    """An event whose bad lines are set aside (``invalid``) rather than refusing it whole.
+
+    ``invalid`` is left out of the wire form when empty, so events without bad lines keep the
+    fingerprints their idempotency records were written with."""
+
+    invalid: tuple[InvalidLine, ...] = Field((), exclude_if=lambda lines: not lines)
+
+
 Version = Annotated[int, Field(ge=0, le=2**63 - 1)]
 """An order's version as its marketplace orders them (``updated_at`` in ms, a sequence number):
 per line, a newer version moves stock by the difference, an older or equal one moves nothing."""
 
 
-class _OrderDoc(_Event):
+class _OrderDoc(_Event, _SetsAside):
     channel: ChannelId
-    order_id: Annotated[str, Field(min_length=1, max_length=200)]
+    order_id: OrderId
     version: Version = 0
     lines: tuple[DocLine, ...] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _bad_lines(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        return _retry_without_bad(data, handler, "lines", _DOC_LINE)
 
 
 class OrderPlaced(_OrderDoc):
@@ -83,7 +180,7 @@ class OrderUpdated(_OrderDoc):
     reason: Annotated[str, Field(max_length=100)] = "edit"
 
 
-class OrderCancelled(_Event):
+class OrderCancelled(_Event, _SetsAside):
     """An order is void for the SKUs it names (``skus`` also routes it to their owners).
 
     With ``restock`` every unit the order holds of a line goes back, except what earlier refunds
@@ -94,10 +191,15 @@ class OrderCancelled(_Event):
 
     kind: Literal["order_cancelled"] = "order_cancelled"
     channel: ChannelId
-    order_id: Annotated[str, Field(min_length=1, max_length=200)]
+    order_id: OrderId
     skus: tuple[Sku, ...] = Field(min_length=1, max_length=1000)
     version: Version | None = None
     restock: bool = True
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _bad_skus(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        return _retry_without_bad(data, handler, "skus", _SKU)
 
 
 class StockSet(_Event):
@@ -105,7 +207,7 @@ class StockSet(_Event):
 
     kind: Literal["stock_set"] = "stock_set"
     sku: Sku
-    quantity: int = Field(ge=0, le=10**12)
+    quantity: int = Field(ge=0, le=STOCK_CAP)
     reason: str = "set"
 
 
@@ -114,7 +216,7 @@ class StockAdjusted(_Event):
 
     kind: Literal["stock_adjusted"] = "stock_adjusted"
     sku: Sku
-    delta: int = Field(ge=-(10**12), le=10**12)
+    delta: int = Field(ge=-STOCK_CAP, le=STOCK_CAP)
     reason: str = "adjust"
 
 
@@ -133,14 +235,14 @@ class OrderReserve(_Event):
     kind: Literal["order_reserve"] = "order_reserve"
     txn: Annotated[str, Field(min_length=1, max_length=400)]
     channel: ChannelId
-    order_id: Annotated[str, Field(min_length=1, max_length=200)]
+    order_id: OrderId
     lines: tuple[OrderLine, ...] = Field(min_length=1, max_length=1000)
 
 
 class _Settle(_Event):
     txn: Annotated[str, Field(min_length=1, max_length=400)]
     channel: ChannelId
-    order_id: Annotated[str, Field(min_length=1, max_length=200)]
+    order_id: OrderId
     skus: tuple[Sku, ...] = Field(min_length=1, max_length=1000)
 
 

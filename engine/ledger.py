@@ -91,6 +91,11 @@ class Plan:
     """SKU -> {available, version, source, at}: quantities the channels must learn about."""
     dirty: dict[str, tuple[int, str | None, float | None]] = field(default_factory=dict)
     """SKU -> (vshard, channel and time of the last change) for SKUs this batch changed."""
+    since: dict[str, int] = field(default_factory=dict)
+    """SKU -> its version before this batch's first change: a change covers ``(since, version]``."""
+    sold: dict[str, dict[str, int]] = field(default_factory=dict)
+    """SKU -> {channel: units its marketplace orders took in this batch}, so a channel can tell its
+    own sales apart even when one change covers several (``engine.channel_sync``)."""
     seq: int = 0
     """Position in apply order, set by ``apply``."""
 
@@ -164,7 +169,7 @@ class Ledger:
             # not clearing: the caller may still hold the decisions and changes it was answered
             # with). Otherwise each batch's thousands of objects outlived it and the collector's
             # young generation filled with them (a collection every few batches, 17 ms each).
-            q.decisions, q.records, q.changed, q.dirty = [], {}, {}, {}
+            q.decisions, q.records, q.changed, q.dirty, q.since, q.sold = [], {}, {}, {}, {}, {}
         if len(self._idem_at) + len(self._order_at) > INDEX_SLACK:
             self._reindex()
 
@@ -204,6 +209,8 @@ class Ledger:
                 "version": rec.version,
                 "source": source,
                 "at": at,
+                "since": plan.since.get(sku, rec.version),
+                "sold": plan.sold.get(sku),
             }
         self.pending.append(plan)
         self._idem_at.update(dict.fromkeys(plan.idem, plan))

@@ -87,9 +87,9 @@ def _doc_line(
     q: int, kept: int, ver: int,
 ) -> tuple[str, dict[str, Any]]:
     line = lines.get(sku)
-    if line is not None and line.get("txn"):
+    if line is not None and line.get("txn") and line.get("status") != "released":
         return "order_exists", view(st, sku, line, "order_exists")
-    if line is None:
+    if line is None or line.get("txn"):  # a transaction released without selling: the id is free
         line = lines[sku] = {"sku": sku, "ver": ver, "q": q, "kept": kept, "accepted": 0}
         return "applied", move(st, vs, ev, w, sku, line)
     if line.get("parked"):  # its cancel came first: now we know what the line held

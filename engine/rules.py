@@ -16,6 +16,7 @@ import orjson
 from engine import order_rules, two_phase_rules
 from engine.idempotency import fingerprint
 from engine.records import SkuRecord
+from engine.wire import STOCK_CAP
 
 if TYPE_CHECKING:
     from engine.ledger import Fetched, Ledger, Plan, Seen, VShardWrites
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
 
 _dumps = orjson.dumps
 Rule = Callable[["Staging", int, dict[str, Any], "VShardWrites"], "WireDecision"]
+
+
+MARKETPLACE_SALES = frozenset({"order_placed", "order_updated"})
+"""Event kinds whose stock drops the channel's marketplace made on its own listing too (an own
+checkout through ``POST /v1/orders`` does not: the marketplace never saw it)."""
 
 
 class Staging:
@@ -144,7 +150,12 @@ class Staging:
         if delta or held:
             rec.on_hand += delta
             rec.reserved += held
+            self.plan.since.setdefault(sku, rec.version)
             rec.version += 1
+            if delta < 0 and ev["kind"] in MARKETPLACE_SALES:
+                # The marketplace took these units off its own listing when it sold them.
+                sold = self.plan.sold.setdefault(sku, {})
+                sold[ev["channel"]] = sold.get(ev["channel"], 0) - delta
             # Encoded once per SKU and batch by the ledger: a hot SKU changes thousands of times.
             self.plan.dirty[sku] = (vs, ev.get("channel"), ev.get("at"))
         after = rec.on_hand - rec.reserved
@@ -203,19 +214,22 @@ class Staging:
         knows it, in memory and in the store alike, and a sale of it is ``insufficient``, not
         ``unknown_sku``, before and after a reload."""
         rec = self.plan.records[sku] = SkuRecord()
+        self.plan.since.setdefault(sku, rec.version)
         self.plan.dirty[sku] = (vs, ev.get("channel"), ev.get("at"))
         return rec
 
     def stock_adjusted(self, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:
         sku, delta = ev["sku"], ev["delta"]
         rec = self.record(sku)
-        if (rec.available if rec else 0) + delta < 0:
+        # below zero, or above the cap a stock take enforces (each adjust is capped, not their sum)
+        if (rec.available if rec else 0) + delta < 0 or (rec.on_hand if rec else 0) + delta > STOCK_CAP:
             avail, ver = (rec.available, rec.version) if rec else (None, None)
-            self.audit(ev, w, sku, 0, avail, avail, ver, "rejected")
+            refusal = "rejected" if delta < 0 else "over_cap"
+            self.audit(ev, w, sku, 0, avail, avail, ver, refusal)
             return self.decision(
                 ev,
                 "rejected",
-                [{"sku": sku, "outcome": "rejected", "delta": 0, "available": avail, "version": ver}],
+                [{"sku": sku, "outcome": refusal, "delta": 0, "available": avail, "version": ver}],
             )
         rec = rec or self.create(vs, ev, sku)
         return self.decision(ev, "applied", [self.change(vs, ev, w, sku, rec, delta, "adjusted")])

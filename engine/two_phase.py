@@ -168,15 +168,26 @@ class TwoPhaseOrders:
         return _text(decided) if decided else want
 
     async def _finish(
-        self, txn: str, request: dict[str, Any], decision: str, short: list[str], exists: bool = False
+        self,
+        txn: str,
+        request: dict[str, Any],
+        decision: str,
+        short: list[str],
+        exists: bool | None = None,
     ) -> Answer:
         """Commit or release, then store the answer unless one is stored; returns the stored one.
 
-        The answer is ``order_exists`` if the reserve or this step met another transaction's
-        record (a sweeper knows only the latter), else ``insufficient_stock`` naming ``short``.
+        The answer is ``order_exists`` if the order id belongs to another transaction, else
+        ``insufficient_stock`` naming ``short``. ``exists`` is what the caller's reserve met; a
+        sweeper did not see the reserve (``None``) and goes by what this step meets. A coordinator
+        does not: past its reserve, the only other transaction's lines this step can meet that the
+        reserve did not report are ones it found free (an earlier refusal of the same order id
+        leaves such a line), and calling those ``order_exists`` would tell the next shopper the
+        order id is taken when only stock is short.
         """
         settled = await self._step("order_commit" if decision == "commit" else "order_release", txn, request)
-        exists = exists or _order_exists(settled)
+        if exists is None:
+            exists = _order_exists(settled)
         if decision == "commit":
             answer = Answer(
                 201,

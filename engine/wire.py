@@ -17,6 +17,10 @@ WireEvent = dict[str, Any]
 WireDecision = dict[str, Any]
 """The JSON form of a decision: what the ledger answers, replayed unchanged for duplicates."""
 
+STOCK_CAP = 10**12
+"""The most units one SKU may hold on hand: ``PUT`` refuses more, and the ledger refuses an
+adjustment that would climb past it (only it knows the current count)."""
+
 
 def event_skus(event: WireEvent) -> list[str]:
     """The SKUs an event touches, in order, without duplicates."""
@@ -37,6 +41,23 @@ def decode_events(blob: bytes) -> list[WireEvent]:
     """Inverse of ``encode_events``; trusts its input (it came from inside the system)."""
     events: list[WireEvent] = orjson.loads(blob)
     return events
+
+
+def set_aside(events: list[WireEvent]) -> tuple[list[WireEvent], list[list[dict[str, Any]]]]:
+    """The events without the lines their model set aside as invalid, and those lines per event.
+
+    The shards never see the ``invalid`` field: it explains a refusal at the edge, not a change.
+    """
+    kept: list[WireEvent] = []
+    flagged: list[list[dict[str, Any]]] = []
+    for ev in events:
+        if "invalid" in ev:
+            ev = dict(ev)
+            flagged.append(ev.pop("invalid"))
+        else:
+            flagged.append([])
+        kept.append(ev)
+    return kept, flagged
 
 
 def merge_parts(event: WireEvent, parts: list[WireDecision]) -> WireDecision:

@@ -17,6 +17,7 @@ from actors.gateway import admin, dlq, orders, reconcile
 from actors.gateway.channels import ChannelActors
 from actors.gateway.metrics import GatewayMetrics
 from actors.gateway.shard_batchers import ShardBatchers
+from actors.gateway.slashes import relative_slash_redirects
 from actors.gateway.state import Gateway, InboundRoute, Shards
 from actors.gateway.views import StoreViews
 from actors.gateway.webhooks import WebhookEndpoint, fast_path_params, webhook
@@ -139,6 +140,7 @@ def create_app(
         *extra_routes,
     ]
     app = GatewayApp(routes=routes, lifespan=lifespan)
+    relative_slash_redirects(app.router)  # Starlette's own builds Location from the Host header
     app.state.gateway = gateway
     app.state.orders = coordinator
     pushed = [c.id for c in config.channels if can_push(c.kind)]  # the others have no channel actor

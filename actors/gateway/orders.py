@@ -7,15 +7,15 @@ import logging
 from typing import Annotated
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from actors.gateway.admin import admin
 from actors.gateway.parsing import KEY_PREFIX, Invalid, body_model
-from actors.gateway.state import Gateway, json_response
-from engine.events import ChannelId
+from actors.gateway.state import Gateway, gateway_of, json_response
+from engine.events import ChannelId, path_safe
 from engine.store import Keys
 from engine.two_phase import TwoPhaseOrders
 
@@ -25,11 +25,15 @@ SWEEP_BATCH = 100
 """Orders one sweep round finishes before it looks again (bounds one round's Redis reads)."""
 
 
+Ident = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(path_safe)]
+"""A SKU or order id as ``engine.events`` takes it, and a JSON string (no number coerced)."""
+
+
 class OrderLineIn(BaseModel):
     """One line of ``POST /v1/orders``: a SKU and a positive whole number of units."""
 
     model_config = ConfigDict(extra="forbid")
-    sku: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    sku: Ident
     quantity: StrictInt = Field(gt=0, le=1_000_000)
 
 
@@ -38,7 +42,7 @@ class PlaceOrder(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     channel: ChannelId
-    order_id: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    order_id: Ident
     lines: list[OrderLineIn] = Field(min_length=1, max_length=1000)
 
 
@@ -90,7 +94,9 @@ async def place_order(request: Request) -> Response:
     """Take every line or none (201, or 409 ``insufficient_stock`` naming the SKU); replays by key.
 
     Another key for an order id that already exists (placed here or by a marketplace's webhook)
-    is 409 ``order_exists`` and changes nothing; that answer replays by key like any other.
+    is 409 ``order_exists`` and changes nothing; that answer replays by key like any other. The
+    channel must be configured (422 ``unknown_channel`` otherwise): an order on a channel nobody
+    configured would take stock that no channel's reconciliation or view accounts for.
 
     The reserve, decide, commit/release steps may each be retried: every event's key derives from
     the order's key, and the decision is written once (``engine.two_phase``). A gateway dying
@@ -98,6 +104,9 @@ async def place_order(request: Request) -> Response:
     """
     key = order_key(request)
     body = await body_model(request, PlaceOrder)
+    if gateway_of(request).config.channel(body.channel) is None:
+        detail = "no channel with this id is configured"
+        raise Invalid(422, "unknown_channel", channel=body.channel, detail=detail)
     orders = orders_of(request)
     if not await claim_key(orders, key, body.channel):
         raise Invalid(422, "idempotency_key_reused", detail="same key, different order")

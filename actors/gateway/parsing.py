@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from actors.gateway.body import read_capped
 from actors.gateway.state import gateway_of
+from engine.events import path_safe
 
 M = TypeVar("M", bound=BaseModel)
 MAX_LIMIT = 1000
@@ -48,10 +49,14 @@ def build(model: type[M], data: Any) -> M:
 
 
 def sku_param(value: str | None) -> str:
-    """A SKU from the path or query: 1 to 200 characters (``engine.events.Sku``)."""
+    """A SKU from the path or query: 1 to 200 characters, no ``/``, no control character
+    (``engine.events.Sku``: a SKU the engine would refuse cannot be asked about either)."""
     if value is None or not 1 <= len(value) <= 200:
         raise Invalid(422, "sku must be 1 to 200 characters")
-    return value
+    try:
+        return path_safe(value)
+    except ValueError as exc:
+        raise Invalid(422, f"sku {exc}") from None
 
 
 def limit_param(request: Request, default: int = 50) -> int:
@@ -59,7 +64,9 @@ def limit_param(request: Request, default: int = 50) -> int:
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # str.isdigit and int() also take other scripts' digits (full-width, Arabic-Indic): ASCII
+    # only, so one number has one spelling (in caches, logs and signatures alike)
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise Invalid(422, f"limit must be an integer from 1 to {MAX_LIMIT}")
     return int(raw)
 

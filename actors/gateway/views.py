@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from actors.gateway.invalid_lines import invalid_stream
 from actors.gateway.streams import entry_ms, newest_first
 from engine.routing import ShardMap
 from engine.store import Keys
@@ -45,9 +46,11 @@ class StoreViews:
         return [self.keys.audit(vs) for vs in range(self.shard_map.vshards)]
 
     async def audit(self, sku: str | None, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` audit entries, of one SKU (its vshard's stream only) or of all."""
+        """The newest ``limit`` audit entries, of one SKU (its vshard's stream only) or of all,
+        with the marketplace lines refused at the edge (``actors.gateway.invalid_lines``)."""
         out: list[dict[str, Any]] = []
-        async with aclosing(newest_first(self.redis, self._streams(sku))) as entries:
+        streams = [*self._streams(sku), invalid_stream(self.keys)]
+        async with aclosing(newest_first(self.redis, streams)) as entries:
             scanned = 0
             async for entry_id, d in entries:
                 scanned += 1
@@ -131,8 +134,9 @@ def _order_ident(d: dict[str, Any], channel: str | None) -> tuple[str, str] | No
 
 
 def audit_entry(entry_id: str, d: dict[str, Any]) -> dict[str, Any]:
-    """One audit entry as the admin API shows it (``event_id`` is the event's idempotency key)."""
-    return {
+    """One audit entry as the admin API shows it (``event_id`` is the event's idempotency key;
+    ``reason`` only on lines refused at the edge)."""
+    entry = {
         "id": entry_id,
         "event_id": d.get("key"),
         "kind": d.get("kind"),
@@ -146,6 +150,9 @@ def audit_entry(entry_id: str, d: dict[str, Any]) -> dict[str, Any]:
         "outcome": d.get("outcome"),
         "time": d.get("at"),
     }
+    if "reason" in d:
+        entry["reason"] = d["reason"]
+    return entry
 
 
 def order_status(records: list[dict[str, Any]]) -> str | None:

@@ -19,11 +19,13 @@ from starlette.types import Receive, Scope, Send
 
 from actors.gateway.batcher import BatcherClosed
 from actors.gateway.body import BodyTooLarge, read_body
+from actors.gateway.invalid_lines import record_invalid, with_invalid
 from actors.gateway.metrics import UNKNOWN_CHANNEL
 from actors.gateway.state import Gateway, InboundRoute
 from actors.shard_client import ShardUnavailable
 from adapters.base import AdapterError, SignatureError
 from engine.events import WireEvent
+from engine.wire import set_aside
 
 log = logging.getLogger("skusync.gateway.webhooks")
 PREFIX = "/webhooks/"
@@ -69,6 +71,10 @@ async def webhook(scope: Scope, receive: Receive, send: Send) -> None:
 async def answer(gw: Gateway, route: InboundRoute, scope: Scope, receive: Receive) -> Reply:
     """413 over the size cap, 401 bad signature, 400 malformed, 503 shards unavailable, else 200.
 
+    Malformed means the delivery cannot be read (not JSON, no order id, a bad order id) or has no
+    line that can be decided. Bad lines beside good ones do not refuse it: the good ones are
+    decided and the bad ones answered ``invalid`` (``actors.gateway.invalid_lines``).
+
     Only the 200 path submits anything: every error is decided before the shards see an event, so
     none changes state. The 200 answer carries the decisions of the delivery's events, which the
     shards made durable before answering; a duplicate delivery gets the first delivery's decisions
@@ -91,10 +97,15 @@ async def answer(gw: Gateway, route: InboundRoute, scope: Scope, receive: Receiv
         inbound = route.adapter.normalise(channel, headers, body)
     except AdapterError as exc:
         return reject(400, exc.reason)
+    events, flagged = set_aside(scope_keys(channel.id, inbound.events))
     try:
-        decisions = await gw.decide(scope_keys(channel.id, inbound.events)) if inbound.events else []
+        decisions = await gw.decide(events) if events else []
     except (BatcherClosed, ShardUnavailable) as exc:
         return reject(503, str(exc), retry=True)
+    if any(flagged):
+        views = gw.views
+        await record_invalid(views.redis, views.keys, gw.config.engine.idempotency_ttl_s, events, flagged)
+        decisions = [with_invalid(d, bad) for d, bad in zip(decisions, flagged, strict=True)]
     return Reply(200, {"decisions": decisions, "note": inbound.note})
 
 

@@ -74,7 +74,9 @@ def run_report(stack: LocalStack, elapsed_s: float) -> dict[str, Any]:
             "dead_letters": s["dead_letters"],
             "skipped_source": s["skipped_source"],
             # compare-and-set channels: pushes answered stale, re-reads, units folded, budget waits
-            **{k: s.get(k, 0) for k in ("cas_stale", "rereads", "cas_folded_units", "budget_waits")},
+            **{k: s.get(k, 0) for k in (
+                "cas_stale", "rereads", "cas_folded_units", "heard_units", "unsure_units", "budget_waits"
+            )},
         }
     checks = master_checks(stack, accepted_units)
     checks["undelivered_webhooks"] = undelivered

@@ -69,7 +69,8 @@ class Gw:
 
 
 def gateway_config(prefix: str) -> Config:
-    """The webhook/admin/orders tests' deployment: two shards, two webhook channels, two vector ones."""
+    """The webhook/admin/orders tests' deployment: two shards, two webhook channels, two vector ones,
+    and an own checkout (``pos``)."""
     return Config.model_validate(
         {
             "store": {"redis_url": REDIS_URL, "key_prefix": prefix},
@@ -84,6 +85,7 @@ def gateway_config(prefix: str) -> Config:
                     "kind": "woocommerce",
                     "webhook_secret": VECTORS["woocommerce_webhook"]["secret"],
                 },
+                {"id": "pos", "kind": "generic"},  # the seller's own checkout: POST /v1/orders only
             ],
         }
     )

@@ -243,9 +243,9 @@ class SpecLedger:
     def _doc_line(self, ev: Doc, sku: str, q: int, kept: int) -> tuple[str, Doc]:
         key, ver = (ev["channel"], ev["order_id"], sku), ev["version"]
         line = self.lines.get(key)
-        if line is not None and line["owner"] is not None:  # an own-checkout order's line
-            return "order_exists", self._as_is(sku, line, "order_exists")
-        if line is None:
+        if line is not None and line["owner"] is not None and line["phase"] != "released":
+            return "order_exists", self._as_is(sku, line, "order_exists")  # an own checkout's line
+        if line is None or line["owner"] is not None:  # none, or an own checkout that sold nothing
             line = self.lines[key] = self._market_line(ver)
             line["q"], line["kept"] = q, kept
             return "applied", self._settle_to_target(sku, line)
