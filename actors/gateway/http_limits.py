@@ -33,7 +33,7 @@ sockets and pipes, Redis pools, logs, and connections being refused. ``skusync s
 shards and one channel holds 45 when idle and 1,046 with 1,000 connections open
 (``benchmarks/results/hostile.json``)."""
 
-HEAD, BODY, APP, KEEPALIVE = "head", "body", "app", "keepalive"
+HEAD, BODY, APP, KEEPALIVE, CLOSED = "head", "body", "app", "keepalive", "closed"
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             victim, _ = self.slots.idle.popitem(last=False)
             if victim._idle():
                 self.slots.counts["evicted"] += 1
-                # a client between requests sent nothing to answer; one mid-head gets a reason
-                victim._close_with(None if victim._phase == KEEPALIVE else BUSY)
+                # only a request still being sent is answered; between requests there is none
+                victim._close_with(BUSY if victim._phase == HEAD else None)
                 return True
         return False
 
@@ -134,7 +134,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _close_with(self, answer: bytes | None) -> None:
         self._release()
-        self._phase = "closed"
+        self._phase = CLOSED
         if self.cycle is not None and not self.cycle.response_complete:
             # the application's receive() sees a disconnect and its late answer is dropped
             self.cycle.disconnected = True
@@ -168,7 +168,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # reading
     def data_received(self, data: bytes) -> None:
-        if self._phase == "closed":
+        if self._phase == CLOSED:
             return  # refused or timed out: bytes still in flight are not parsed
         if self._phase == KEEPALIVE:
             self._phase = HEAD
@@ -183,7 +183,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             if self._refusal is not None:
                 self.slots.counts["too_large"] += 1
                 self._close_with(self._refusal)
-            elif self._phase != "closed":
+            elif self._phase != CLOSED:
                 self.send_400_response("Invalid HTTP request received.")
             return
         if self._phase == HEAD:
@@ -234,7 +234,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._go_idle()
 
     def _go_idle(self) -> None:
-        if self._phase == "closed":
+        if self._phase == CLOSED:
             return
         self._phase = KEEPALIVE
         if self._counted:
