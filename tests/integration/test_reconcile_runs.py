@@ -163,7 +163,7 @@ def test_a_refusing_channel_answers_202_and_is_cancelled_at_its_deadline(refusin
     done = final(refusing, run["run_id"])
     assert done["status"] == "deadline_exceeded", done
     assert done["reason"] == f"deadline of {DEADLINE_S:g} s exceeded while reading listings: run cancelled"
-    assert done["elapsed_s"] >= DEADLINE_S
+    assert done["elapsed_s"] >= DEADLINE_S - 0.05  # the loop's timer, read on the wall clock
     (report,) = done["reports"]
     assert report["channel"] == "refusing" and report["error"].startswith("deadline of")
     assert report["api_calls"] >= 1  # what it had done (connection attempts) is in the report
