@@ -123,7 +123,9 @@ async def _known(stack: LocalStack, missed: dict[str, list[ChannelOrder]]) -> in
 
 def reconcile(stack: LocalStack, channel: str | None = None) -> list[dict[str, Any]]:
     """``POST /v1/reconcile`` on the stack's gateway; the drift reports."""
-    params = {"channel": channel} if channel else {}
+    # a run here takes 10-25 s (reads paced to the reconciliation share): wait for it rather than
+    # take the 202 that a run longer than the server's default wait is answered with
+    params: dict[str, Any] = {"wait": 120, **({"channel": channel} if channel else {})}
     response = httpx.post(
         f"{stack.gateway_url}/v1/reconcile",
         params=params,

@@ -57,7 +57,7 @@ def test_reports_are_stored_and_the_supervisor_sees_every_actor(stack: tuple[Loc
     health = ray.get(supervisor.health.remote())
     assert health["status"] == "ok" and all(health["shards"].values()) and all(health["channels"].values())
     auth = {"Authorization": f"Bearer {s.admin_token}"}
-    ran = httpx.post(f"{s.gateway_url}/v1/reconcile", headers=auth, timeout=120)  # reports of its own
+    ran = httpx.post(f"{s.gateway_url}/v1/reconcile?wait=110", headers=auth, timeout=120)  # its own reports
     assert ran.status_code == 200, ran.text
     body = httpx.get(f"{s.gateway_url}/v1/reconcile", headers=auth, timeout=10).json()
     assert set(body["reports"]) == set(s.accounts) and body["health"]["status"] == "ok"
