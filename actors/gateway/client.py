@@ -76,15 +76,6 @@ class AdminClient:
         """``POST /v1/dlq/redrive``."""
         return self.call("POST", "/v1/dlq/redrive", params={"channel": channel} if channel else {})
 
-    def reconcile(self, channel: str | None) -> Any:
-        """``POST /v1/reconcile``: run reconciliation now (one channel or all); the drift reports.
-
-        A run reads whole catalogs within a share of each channel's rate budget, so it may take
-        minutes: the read timeout is lifted for this call.
-        """
-        params = {"channel": channel} if channel else {}
-        return self.call("POST", "/v1/reconcile", params=params, timeout=httpx.Timeout(10.0, read=None))
-
     def close(self) -> None:
         self.http.close()
 
