@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 
 Line = dict[str, Any]
 
+SETTLED = frozenset({"duplicate_order", "stale", "already_cancelled"})
+"""Line classes that change nothing and that deciding the line again can only repeat or turn into
+another of them (``already_cancelled`` only when ``stays_cancelled``): a line's version only grows
+and lines are never removed from the record. A part whose every line is settled is not recorded
+(``engine.idempotency``, "What is recorded")."""
+
 
 def order_doc(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:
     """``order_placed`` / ``order_updated``: apply this version of the order's lines on this vshard."""
@@ -47,6 +53,7 @@ def order_doc(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites) -> Wire
         classes.append(cls)
         out.append(shown)
     put(st, vs, ev, w, existing, lines)
+    st.settled = SETTLED.issuperset(classes)
     return st.decision(ev, outcome_of(classes), out)
 
 
@@ -115,12 +122,28 @@ def order_cancelled(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites) -
     existing = st.order(vs, ev)
     lines = line_map(existing)
     out, classes = [], []
+    settled = True
     for sku in dict.fromkeys(ev["skus"]):
         cls, shown = _cancel_line(st, vs, ev, w, lines, sku)
         classes.append(cls)
         out.append(shown)
+        if cls not in SETTLED or (cls == "already_cancelled" and not stays_cancelled(lines[sku], ev)):
+            settled = False
     put(st, vs, ev, w, existing, lines, cancelled_at=st.now)
+    st.settled = settled
     return st.decision(ev, outcome_of(classes), out)
+
+
+def stays_cancelled(line: Line, ev: dict[str, Any]) -> bool:
+    """Whether a cancel that found ``line`` cancelled would find it so whenever it came again.
+
+    A newer order version un-cancels a line; if that version is newer than this cancel too, the
+    cancel is then ``stale``, but if it lies between the line's version and the cancel's, the
+    cancel would apply. So only a cancel no newer than the line, or a line an unversioned cancel
+    made final, answers alike for good.
+    """
+    ver = ev.get("version")
+    return bool(line.get("final")) or (ver is not None and line["ver"] is not None and ver <= line["ver"])
 
 
 def _cancel_line(

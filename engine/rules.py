@@ -34,14 +34,18 @@ checkout through ``POST /v1/orders`` does not: the marketplace never saw it)."""
 class Staging:
     """Decides parts one after another for one batch, reading through the plan's overlay."""
 
-    __slots__ = ("fetched", "ledger", "now", "plan")
+    __slots__ = ("fetched", "ledger", "now", "plan", "settled")
 
     def __init__(self, ledger: Ledger, plan: Plan, fetched: Fetched, now: float) -> None:
         self.ledger, self.plan, self.fetched, self.now = ledger, plan, fetched, now
+        self.settled = False
+        """Set by a rule whose part moved nothing and would be decided alike again: it is not
+        recorded (``engine.idempotency``, "What is recorded"); read and cleared by the caller."""
 
     def decide(self, vs: int, ev: dict[str, Any]) -> WireDecision:
-        """An event that is whole on one vshard: idempotency first (same key: the first answer, or
-        ``conflict``), then the kind's rule. The hot path: one lookup, one rule."""
+        """An event that is whole on one vshard: idempotency first (same key: the recorded answer,
+        or ``conflict``), then the kind's rule, whose answer is recorded unless the rule found it
+        settled (``engine.idempotency``). The hot path: one lookup, one rule."""
         if "vss" in ev:  # a part of an event other vshards have parts of too
             return self.decide_whole([(vs, ev)])[0]
         key = ev["key"]
@@ -56,6 +60,9 @@ class Staging:
                 return replay
         w = plan.writes[vs]
         decision = RULES[ev["kind"]](self, vs, ev, w)
+        if self.settled:
+            self.settled = False
+            return decision
         if seen is None:  # the common case, inlined: a first delivery, whole on this vshard
             parts = {str(vs): decision}
             plan.idem[key] = (fp, parts)
@@ -70,7 +77,8 @@ class Staging:
         The key has one idempotency record for the whole event: if it holds another payload,
         every part is a ``conflict`` and nothing moves. A part already decided (on this shard or,
         for an event split across shards, on another) replays its answer; the others are decided
-        now: a retry completing a delivery that only some shard had committed.
+        now: a retry completing a delivery that only some shard had committed, or a part that was
+        settled (not recorded) the first time.
         """
         first = parts[0][1]
         key, fp = first["key"], first["fp"]
@@ -82,7 +90,11 @@ class Staging:
         for vs, ev in parts:
             decision = known.get(str(vs))
             if decision is None:
-                decision = fresh[str(vs)] = RULES[ev["kind"]](self, vs, ev, self.plan.writes[vs])
+                decision = RULES[ev["kind"]](self, vs, ev, self.plan.writes[vs])
+                if self.settled:
+                    self.settled = False
+                else:
+                    fresh[str(vs)] = decision
             out.append(decision)
         if fresh:
             # whole here (every vshard it touches is in this batch): written whole; otherwise
