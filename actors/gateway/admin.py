@@ -25,6 +25,7 @@ from actors.shard_client import ShardUnavailable
 from engine.decisions import WireDecision
 from engine.events import OrderCancelled, StockAdjusted, StockSet
 from engine.store.reconcile_store import ReconcileStore
+from engine.wire import STOCK_CAP
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -134,13 +135,16 @@ async def set_stock(request: Request) -> Response:
 
 @admin
 async def adjust_stock(request: Request) -> Response:
-    """Relative change with a reason; 409 when it would take the SKU below zero (nothing changes)."""
+    """Relative change with a reason; 409 when it would take the SKU below zero or on hand past the
+    10^12 cap that ``PUT`` enforces (nothing changes)."""
     sku = sku_param(request.path_params["sku"])
     body = await body_model(request, Adjust)
     fields = {"key": event_key(request), "sku": sku, "delta": body.delta, "reason": body.reason}
     decision = await decide_one(request, build(StockAdjusted, fields))
     if decision["outcome"] == "rejected":
         line = decision["lines"][0]
+        if line["outcome"] == "over_cap":
+            raise Invalid(409, "over_cap", sku=sku, cap=STOCK_CAP, available=line["available"])
         raise Invalid(409, "insufficient_stock", sku=sku, available=line["available"])
     return json_response(200, stock_answer(decision))
 

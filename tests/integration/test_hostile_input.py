@@ -121,7 +121,7 @@ def test_repeated_adjustments_cannot_climb_past_the_cap_put_enforces(gw: Gw) -> 
     assert call(gw, "PUT", f"/v1/skus/{sku}/stock", json={"quantity": CAP + 1}).status_code == 422
     assert call(gw, "POST", f"/v1/skus/{sku}/adjust", json={"delta": CAP}).status_code == 200
     r = call(gw, "POST", f"/v1/skus/{sku}/adjust", json={"delta": CAP})
-    assert r.status_code == 409, r.text
+    assert r.status_code == 409 and r.json()["error"] == "over_cap", r.text
     assert call(gw, "POST", f"/v1/skus/{sku}/adjust", json={"delta": 1}).status_code == 409
     assert available(gw, sku) == CAP
     entries = call(gw, "GET", f"/v1/audit?sku={sku}&limit=10").json()["entries"]
