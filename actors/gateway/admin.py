@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -68,6 +68,8 @@ def admin(handler: Handler) -> Handler:
             return error(exc.status, exc.reason, **exc.extra)
         except BodyTooLarge:
             return error(413, "body too large")
+        except ClientDisconnect:  # e.g. the body deadline closed it: nothing was submitted
+            return error(400, "the client left before its body was complete")
         except (BatcherClosed, ShardUnavailable) as exc:
             return error(503, str(exc), retry=True)
 
