@@ -24,6 +24,7 @@ from engine.budget_reports import BudgetReports
 from engine.channel_records import Offered, Recorded, Reply, Send, Target
 from engine.channel_sync import SOURCE_GUARD_S, ChannelSync, rules_for
 from engine.config import ChannelConfig
+from engine.stale_risk import StaleRisk
 from engine.store.channel_store import ChannelStore
 from engine.store.keys import Keys
 from engine.token_bucket import TokenBucket
@@ -44,8 +45,9 @@ class ChannelActor:
     ``retry_cap_s`` (30), ``rate_safety`` (0.9 of the budget), ``max_in_flight`` (4), ``timeout_s`` (10),
     ``correction_reserve`` (0.5: share of the bucket a correction must leave for live updates),
     ``cas_hear_wait_s`` (1.0: how long a compare-and-set miss waits to hear of the channel's sale
-    before it is pushed again), ``cas_risky_s`` (10) and ``cas_risky_batch`` (5: SKUs answered stale
-    that long ago travel at most that many per request): see ``ChannelSync``.
+    before it is pushed again, see ``ChannelSync``), ``cas_risky_half_life_s`` (10),
+    ``cas_risky_batch`` (5) and ``cas_risky_share`` (0.34): SKUs that keep coming back stale travel
+    apart, that many per request, in that share of the requests (``engine.stale_risk``).
 
     Two lanes: live targets (``notify``) and reconciliation's corrections (``correct``). A
     correction is sent only when no live target is ready and the bucket would still hold
@@ -62,12 +64,13 @@ class ChannelActor:
             int(extra(channel, "max_attempts", 6)),
         )
         guard = float(extra(channel, "source_guard_s", SOURCE_GUARD_S))
-        cas = (
-            float(extra(channel, "cas_hear_wait_s", 1.0)),
-            float(extra(channel, "cas_risky_s", 10.0)),
-            int(extra(channel, "cas_risky_batch", 5)),
+        risk = StaleRisk(
+            half_life_s=float(extra(channel, "cas_risky_half_life_s", 10.0)),
+            risky_batch=int(extra(channel, "cas_risky_batch", 5)),
+            share=float(extra(channel, "cas_risky_share", 0.34)),
         )
-        self.sync = ChannelSync(channel.id, rules_for(channel), backoff, time.time, guard, *cas)
+        hear_wait = float(extra(channel, "cas_hear_wait_s", 1.0))
+        self.sync = ChannelSync(channel.id, rules_for(channel), backoff, time.time, guard, hear_wait, risk)
         limit = channel.rate_limit
         rate, burst = (limit.per_second, limit.burst) if limit else self.adapter.default_rate
         self.bucket = TokenBucket(rate, burst, time.monotonic, float(extra(channel, "rate_safety", 0.9)))

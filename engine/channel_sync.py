@@ -19,10 +19,9 @@ reconciliation, while folding too little lists a sold unit only until the sale's
 arrives (that change then finds the belief wrong, the push is stale, and the re-read settles it).
 ``heard``, ``unsure`` and re-read beliefs are not durable: after a restart a push may be stale once.
 
-Where one stale write refuses the whole request (``Reply.requeue``: our strict Shopify simulator
-assumes that, the documentation leaves it open), one SKU the channel keeps selling would sink
-every request it rides in. A SKU answered stale in the last ``risky_s`` seconds is therefore sent
-only with other such SKUs, at most ``risky_batch`` per request, and the rest go in full batches.
+Where one stale write refuses the whole request, a SKU the channel keeps selling would sink every
+request it rides in: such SKUs travel apart, a few per request, within a share of the requests
+(``engine.stale_risk``).
 
 A first stale answer is usually a sale on the channel that master will report within a fraction of
 a second, and that report puts the belief right by itself. So the actor re-reads only on a second
@@ -44,6 +43,7 @@ from engine.backoff import Backoff
 from engine.buffer_rules import BufferRule, BufferRules
 from engine.channel_records import DeadLetter, Ids, Offered, Recorded, Reply, Send, Synced, Target
 from engine.config import ChannelConfig
+from engine.stale_risk import StaleRisk
 
 Clock = Callable[[], float]
 COUNTERS = (
@@ -102,17 +102,14 @@ class ChannelSync:
         clock: Clock,
         source_guard_s: float = SOURCE_GUARD_S,
         hear_wait_s: float = 1.0,
-        risky_s: float = 10.0,
-        risky_batch: int = 5,
+        risk: StaleRisk | None = None,
     ) -> None:
         self.channel_id = channel_id
         self.source_guard_s = source_guard_s
         self.hear_wait_s = hear_wait_s
         self.hearing: set[str] = set()
         """SKUs answered stale once, waiting (``retry_at``) to hear of the sale that explains it."""
-        self.risky_s, self.risky_batch = risky_s, risky_batch
-        self.risky_until: dict[str, float] = {}
-        """SKUs answered stale lately: sent only with each other, a few per request (see above)."""
+        self.risk = risk or StaleRisk()
         self.rules = rules
         self.backoff = backoff
         self.clock = clock
@@ -388,18 +385,23 @@ class ChannelSync:
         """Up to ``limit`` sends from the correction lane (call only when ``select`` gave nothing)."""
         return self._due(self.corrections, limit)
 
-    def _due(self, lane: Mapping[str, Target], limit: int) -> list[Send]:
-        """Up to ``limit`` sends from ``lane``, in its order, skipping in-flight SKUs and waiting retries."""
+    def _due(self, lane: Mapping[str, Target], limit: int, turn: bool | None = None) -> list[Send]:
+        """Up to ``limit`` sends from ``lane``, in its order, skipping in-flight SKUs and waiting retries,
+        risky SKUs only with each other (``engine.stale_risk``)."""
         if self.catalog is None or limit < 1:
             return []
-        now, out, risky = self.clock(), [], None
+        now, out, risky, skipped = self.clock(), [], None, False
+        turn = self.risk.risky_turn() if turn is None else turn
         for sku, target in lane.items():
             if sku in self.in_flight or self.retry_at.get(sku, -math.inf) > now:
                 continue
-            # The oldest due SKU decides whether this request carries risky SKUs or the others.
-            here = self.risky_until.get(sku, -math.inf) > now
+            # The oldest due SKU decides the lane, unless risky SKUs had their share of requests.
+            here = self.risk.risky(sku, now)
+            if risky is None and here and not turn:
+                skipped = True
+                continue
             if risky is None:
-                risky, limit = here, min(limit, self.risky_batch) if here else limit
+                risky, limit = here, min(limit, self.risk.risky_batch) if here else limit
             elif here != risky:
                 continue
             known = self.synced.get(sku)
@@ -408,12 +410,17 @@ class ChannelSync:
             out.append(Send(sku, target, quantity, self.catalog[sku], expected, rnd))
             if len(out) >= limit:
                 break
+        if not out and skipped:  # nothing else is waiting: the risky SKUs' turn after all
+            return self._due(lane, limit, turn=True)
         return out
 
     def begin(self, sends: Iterable[Send]) -> None:
         """Mark ``sends`` as in flight; they must come from ``select`` (or ``select_corrections``) with
         no ``offer`` in between that replaced their targets (``ValueError`` otherwise, and nothing after
         that send changes)."""
+        sends = list(sends)
+        now = self.clock()
+        self.risk.sent(any(self.risk.risky(s.sku, now) for s in sends))
         for send in sends:
             if send.sku in self.in_flight:
                 raise ValueError(f"{send.sku!r}: already in flight")
@@ -445,7 +452,8 @@ class ChannelSync:
         now, ok, out, requeue = self.clock(), set(reply.ok), Recorded(), set(reply.requeue)
         unheard = set(reply.unheard)
         for sku in (*reply.stale, *unheard):
-            self.risky_until[sku] = now + self.risky_s
+            self.risk.stale(sku, now)
+        self.risk.atomic = self.risk.atomic or bool(requeue)
         for send in sends:
             if self.in_flight.get(send.sku) != send:
                 continue  # not ours (recorded twice): never book an answer twice

@@ -285,10 +285,6 @@ def test_skus_held_back_by_another_skus_refusal_go_again_at_once() -> None:
     channel.sell("A")  # A is stale; the call writes nothing, so B was not written either
     sync.record(sends, Reply(stale={"A": 4}, requeue=["B"]))
     assert sync.attempts == {} and not sync.retry_at and sync.counters["requeued"] == 1
-    first = sync.select(50)
-    assert [s.sku for s in first] == ["A"]  # answered stale lately: it travels apart (ChannelSync)
-    sync.begin(first)
-    assert [s.sku for s in sync.select(50)] == ["B"]  # due at once, in a request without A
-    sync.record(first, channel.push(first))
+    assert sorted(s.sku for s in sync.select(50)) == ["A", "B"]  # one miss does not set A apart
     drain(sync, channel)
     assert channel.listed == {"A": 4, "B": 3}

@@ -154,21 +154,3 @@ def test_a_miss_explained_by_a_sale_heard_while_in_flight_goes_again_at_once() -
     sync.record([send], Reply(unheard=["A"]))
     [again] = sync.select(10)
     assert (again.quantity, again.expected) == (8, 9) and sync.hearing == set()
-
-
-# -- SKUs that keep going stale travel apart ----------------------------------------------------
-def test_a_sku_answered_stale_lately_is_not_sent_with_the_others() -> None:
-    sync, clock = synced_at(10)
-    sync.offer({"A": change(9, 2, 1, woo=1)})
-    [send] = sync.select(10)
-    sync.begin([send])
-    sync.record([send], Reply(stale={"A": 9}))  # re-read: it lists 9 (it sold one itself)
-    sync.offer({"B": change(9, 2, 1, woo=1), "C": change(9, 2, 1, woo=1)})
-    first = sync.select(10)
-    assert [s.sku for s in first] == ["A"]  # oldest due: the risky lane, alone
-    sync.begin(first)
-    assert [s.sku for s in sync.select(10)] == ["B", "C"]
-    clock.advance(10.01)
-    sync.record(first, Reply(ok=["A"]))
-    sync.offer({"A": change(8, 3, 2, woo=1)})
-    assert sorted(s.sku for s in sync.select(10)) == ["A", "B", "C"]  # no longer risky
