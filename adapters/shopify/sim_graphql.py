@@ -98,9 +98,11 @@ class ShopifyGraphQL:
         self.locations = locations or Locations(store, location_id, ())
         self.keys = keys or IdempotencyKeys()
         self.partial_writes = partial_writes
-        """Whether a call with per-item userErrors writes its other quantities: *unverified*
-        (MARKETPLACES.md: "item not written (rest of call unverified)"). Off: nothing is written and
-        ``inventoryAdjustmentGroup`` is null, as this simulator always answered userErrors."""
+        """Whether a call with per-item userErrors writes its other quantities. Off (the default):
+        nothing is written and ``inventoryAdjustmentGroup`` is null. MARKETPLACES.md leaves the rest
+        of the call unverified; shopify.dev's changelog ("Making changeFromQuantity field required",
+        2026-04) says that on a mismatch "the mutation will fail with a CHANGE_FROM_QUANTITY_STALE
+        error", which reads as the whole call, so the stricter behaviour is the default."""
         self.orders: Any = None
         """The order reads (``adapters.shopify.sim_orders.OrdersGraphQL``), set by the simulator."""
 
