@@ -29,9 +29,10 @@ The idempotency key is ``shopify:<topic>:<order id>:<X-Shopify-Event-Id>`` (fall
 topics, all the orders it touched), so the order id and the topic keep two orders, or two topics of
 one order, from sharing a key; the cancel event of a cancelled order adds ``:cancelled``. What still
 rests on unsigned headers: the key (a forged event id only makes a new key for the same signed
-version, which the ledger answers ``duplicate_order`` or ``stale``), which topics are accepted at all,
-and the channel (the URL path). ``X-Shopify-Triggered-At`` is no longer read: ``at`` is the body's
-``updated_at``.
+version, which the ledger answers ``duplicate_order`` or ``stale`` and, as it moved nothing, does not
+record: a replay costs no storage, ``engine.idempotency``), which topics are accepted at all (a
+forged one can only make a delivery be ignored), and the channel (the URL path).
+``X-Shopify-Triggered-At`` is no longer read: ``at`` is the body's ``updated_at``.
 
 Line items without a SKU cannot be matched to master stock: they are left out and named in
 ``Inbound.note``. An order with no SKU line at all yields no events and ``note="no sku lines"``.

@@ -18,6 +18,14 @@ status change and lower the held units by what was restocked. The version is ``d
 milliseconds. WooCommerce sends no event id (``X-WC-Webhook-Delivery-ID`` changes on every delivery),
 so the idempotency key comes from the resource: ``woocommerce:<id>:<version>``; ``order.created`` and
 ``order.updated`` deliveries of one state are the same event.
+
+WooCommerce signs the body only: ``X-WC-Webhook-Topic``, ``-Resource``, ``-Event``, ``-Source``,
+``-ID`` and ``-Delivery-ID`` can be forged by anyone holding one captured delivery. So what a delivery
+does, and its key, come from the signed body alone (status, ``_reduced_stock``, dates, id): the same
+body under any accepted topic is the same event under the same key, and a replay is answered from its
+record. The topic header only says whether the body is read at all (``order.deleted`` carries only
+an id, and other resources are no orders): a forged one can make a genuine delivery be ignored, which
+moves nothing (backfill reads the order later), never make a body move stock it does not say.
 """
 
 from __future__ import annotations
