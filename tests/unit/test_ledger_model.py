@@ -261,8 +261,13 @@ class SpecLedger:
         if sku not in self.stock:  # master does not know the SKU: nothing moves
             line["last"] = "unknown_sku"
             return {
-                "sku": sku, "outcome": "unknown_sku", "delta": 0, "available": None, "version": None,
-                "requested": target, "accepted": line["taken"],
+                "sku": sku,
+                "outcome": "unknown_sku",
+                "delta": 0,
+                "available": None,
+                "version": None,
+                "requested": target,
+                "accepted": line["taken"],
             }
         if line["taken"] > target:
             delta = line["taken"] - target
@@ -281,8 +286,18 @@ class SpecLedger:
     @staticmethod
     def _market_line(ver: int | None) -> dict[str, Any]:
         return {
-            "owner": None, "phase": None, "ver": ver, "q": 0, "kept": 0, "cancelled": False,
-            "restock": False, "final": False, "waiting": False, "held": 0, "taken": 0, "asked": 0,
+            "owner": None,
+            "phase": None,
+            "ver": ver,
+            "q": 0,
+            "kept": 0,
+            "cancelled": False,
+            "restock": False,
+            "final": False,
+            "waiting": False,
+            "held": 0,
+            "taken": 0,
+            "asked": 0,
             "last": None,
         }
 
@@ -374,7 +389,12 @@ class SpecLedger:
             return "insufficient", {**self._count_line(sku, "insufficient"), "requested": q, "accepted": 0}
         self._shift(sku, 0, q)
         self.lines[key] = {
-            **self._market_line(0), "owner": txn, "phase": "reserved", "q": q, "held": q, "asked": q,
+            **self._market_line(0),
+            "owner": txn,
+            "phase": "reserved",
+            "q": q,
+            "held": q,
+            "asked": q,
             "last": "reserved",
         }
         return "reserved", {**self._count_line(sku, "reserved"), "requested": q, "accepted": 0}
@@ -889,7 +909,11 @@ def stock_set(key: str, sku: str, quantity: int) -> Doc:
 
 def reserve(key: str, txn: str, order_id: str, *lines: tuple[str, int]) -> Doc:
     return {
-        "key": key, "kind": "order_reserve", "txn": txn, "channel": "web", "order_id": order_id,
+        "key": key,
+        "kind": "order_reserve",
+        "txn": txn,
+        "channel": "web",
+        "order_id": order_id,
         "lines": [{"sku": s, "quantity": q} for s, q in lines],
     }
 
@@ -914,8 +938,13 @@ def test_a_cancel_of_a_reserved_order_does_not_leak_its_hold() -> None:
     led = fresh_ledger()
     led.process([stock_set("s1", "A", 5), reserve("r1", "t1", "1", ("A", 2))])
     cancel = {
-        "key": "x1", "kind": "order_cancelled", "channel": "web", "order_id": "1", "skus": ["A"],
-        "version": None, "restock": True,
+        "key": "x1",
+        "kind": "order_cancelled",
+        "channel": "web",
+        "order_id": "1",
+        "skus": ["A"],
+        "version": None,
+        "restock": True,
     }
     led.process([cancel])
     led.process([settle("rel1", "order_release", "t1", "1", "A")])
@@ -942,7 +971,11 @@ def test_a_key_reused_with_a_sku_on_another_vshard_moves_nothing() -> None:
     led = fresh_ledger()
     led.process([stock_set("s1", "A", 5), stock_set("s2", "B", 5)])
     first: Doc = {
-        "key": "o1", "kind": "order_placed", "channel": "mkt", "order_id": "1", "version": 0,
+        "key": "o1",
+        "kind": "order_placed",
+        "channel": "mkt",
+        "order_id": "1",
+        "version": 0,
         "lines": [{"sku": "A", "quantity": 1, "kept": 0}],
     }
     led.process([first])
@@ -957,11 +990,19 @@ def test_an_update_lowering_one_line_and_adding_another_moves_both() -> None:
     led = fresh_ledger()
     led.process([stock_set("s1", "A", 5), stock_set("s2", "B", 5)])
     placed = {
-        "key": "o1", "kind": "order_placed", "channel": "mkt", "order_id": "1", "version": 1,
+        "key": "o1",
+        "kind": "order_placed",
+        "channel": "mkt",
+        "order_id": "1",
+        "version": 1,
         "lines": [{"sku": "A", "quantity": 3, "kept": 0}],
     }
     updated = {
-        "key": "o2", "kind": "order_updated", "channel": "mkt", "order_id": "1", "version": 2,
+        "key": "o2",
+        "kind": "order_updated",
+        "channel": "mkt",
+        "order_id": "1",
+        "version": 2,
         "reason": "edit",
         "lines": [{"sku": "A", "quantity": 1, "kept": 0}, {"sku": "B", "quantity": 2, "kept": 0}],
     }
