@@ -6,12 +6,12 @@ import asyncio
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import orjson
 import ray
-from ray.exceptions import ActorUnavailableError, RayActorError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from actors.shard_link import LinkClient, LinkDown, LinkFailed, LinkRetry, address_for
 from engine.partition import Parts, by_owner, join
@@ -19,9 +19,21 @@ from engine.routing import ShardMap
 from engine.store import FencedError, StoreUnavailable
 from engine.wire import WireDecision, WireEvent, encode_events
 
+
+class CallTimeout(TimeoutError):
+    """A batch went unanswered for ``ShardClient.call_timeout_s``; it may have been decided, so it is
+    sent again like any retryable failure (its idempotency keys make that safe)."""
+
+
 # Ray re-raises an actor's exception as a subclass of the original, so these match remote errors.
 # FencedError is retryable: the handle already points at the newer activation.
-RETRYABLE = (RayActorError, ActorUnavailableError, StoreUnavailable, FencedError, LinkRetry)
+RETRYABLE = (RayActorError, ActorUnavailableError, StoreUnavailable, FencedError, LinkRetry, CallTimeout)
+
+CALL_TIMEOUT_S = 30.0
+"""How long one attempt at a batch may go unanswered. Without it a shard that hung (not died: a
+dead one breaks its link) held every caller forever, and with them the gateway's in-flight slots.
+Far above any answer a working shard gives: a shard at its bound of pending plans waits for Redis
+commits, whose own socket timeout is 10 s."""
 
 
 ENDPOINT_POLL_S = 0.05
@@ -59,6 +71,7 @@ class ShardClient:
         self._loop_links = weakref.WeakKeyDictionary()
         self.links_opened = 0
         self.endpoint_wait_s = 10.0
+        self.call_timeout_s = CALL_TIMEOUT_S
         """How long a link to a restarting shard is waited for before the batch goes as a Ray call."""
 
     def submit(self, events: list[WireEvent]) -> tuple[list[WireDecision], dict[str, Any]]:
@@ -76,9 +89,9 @@ class ShardClient:
         delay = 0.05
         while True:
             try:
-                reply: dict[str, Any] = orjson.loads(ray.get(ref))
+                reply: dict[str, Any] = orjson.loads(ray.get(ref, timeout=self.call_timeout_s))
                 return reply
-            except RETRYABLE as exc:
+            except (*RETRYABLE, GetTimeoutError) as exc:
                 if time.monotonic() > deadline:
                     raise ShardUnavailable(f"shard {shard} unavailable: {exc}") from exc
                 time.sleep(delay)
@@ -129,13 +142,21 @@ class ShardClient:
             if link is None:
                 break
             try:
-                return await link.call(blob)
+                return await self._timed(link.call(blob), shard)
             except LinkDown:
                 self._forget(shard, link)  # the shard died or restarted: a link to its next activation
             except (LinkRetry, LinkFailed):
                 self._forget(shard, link)  # a fenced shard has a newer activation with its own endpoint
                 raise
-        reply: bytes = await self.handles[shard].apply_batch.remote(blob)
+        return await self._timed(self.handles[shard].apply_batch.remote(blob), shard)
+
+    async def _timed(self, call: Awaitable[bytes], shard: int) -> bytes:
+        """``call``'s answer, or ``CallTimeout`` after ``call_timeout_s``. A slow link is left open:
+        other batches on it may be answered, and a late answer to this one is dropped."""
+        try:
+            reply: bytes = await asyncio.wait_for(call, self.call_timeout_s)
+        except TimeoutError:
+            raise CallTimeout(f"shard {shard} did not answer within {self.call_timeout_s} s") from None
         return reply
 
     def _links(self) -> Links:

@@ -37,6 +37,14 @@ the end before it reads another's: an unbounded group (everything decided while 
 ran) held the next batch's read behind it, so deciding and writing alternated instead of
 overlapping. Measured with one shard and 2,000-event batches: 41,000 -> 60,000 decisions/s."""
 
+MAX_PENDING_PLANS = 64
+"""Batches decided and not yet committed at which the next batch waits (after its read, before
+deciding) until commits drain. Without it, callers that send faster than Redis commits (several
+gateways, or Ray calls, which nothing caps) grew the pending list, and the memory held by every
+plan in it, without bound. 64 plans is eight gateways each at their default eight flushes in
+flight, and several commit groups (``GROUP_DECISIONS``) of 512-event batches: enough that
+deciding never waits for a commit under normal load."""
+
 
 @dataclass
 class BatchResult:
@@ -58,7 +66,10 @@ class ShardCore:
         idem_ttl_s: int = 72 * 3600,
         audit_maxlen: int = 100_000,
         clock: Clock = time.time,
+        max_pending_plans: int = MAX_PENDING_PLANS,
     ) -> None:
+        if max_pending_plans < 1:
+            raise ValueError("max_pending_plans must be >= 1")
         self.shard = shard
         self.shard_map = shard_map
         self.clock = clock
@@ -81,6 +92,11 @@ class ShardCore:
         self._queue: deque[tuple[Plan, asyncio.Future[None]]] = deque()
         self._wake = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
+        self.max_pending_plans = max_pending_plans
+        self._drained = asyncio.Event()
+        """Set whenever commits (or a failed commit) removed plans from the pending list."""
+        self.pending_peak = 0
+        """Most plans ever pending at once in this activation (never above ``max_pending_plans``)."""
 
     async def start(self) -> ShardCore:
         """Fence older activations, then load every owned SKU (so nothing older writes after the load)."""
@@ -105,12 +121,17 @@ class ShardCore:
             return BatchResult([])
         parts = self.ledger.split(events)
         while True:
+            # Wait before the read too: a read in flight keeps every plan applied meanwhile in
+            # memory (``Ledger.recent``), so batches queued for room should not hold one open.
+            await self._room()
             await self._ensure_fresh()
             generation = self.generation
             idem, orders = self.ledger.missing(parts)
             since = self.ledger.begin_read()
             try:
                 fetched = await self.store.fetch(idem, orders, since)
+                # Room may have gone while we read; waiting here is like a slower read (``since``).
+                await self._room()
             except BaseException:
                 self.ledger.end_read(since)
                 raise
@@ -125,10 +146,18 @@ class ShardCore:
         # Taken now: once applied and no longer needed by a read, the ledger empties the plan.
         result = BatchResult(plan.decisions, plan.changed)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending_peak = max(self.pending_peak, len(self.ledger.pending))
         self._queue.append((plan, done))
         self._wake.set()
         await done
         return result
+
+    async def _room(self) -> None:
+        """Return once fewer than ``max_pending_plans`` plans are pending; the caller decides
+        without awaiting after this, so the bound holds exactly."""
+        while len(self.ledger.pending) >= self.max_pending_plans:
+            self._drained.clear()
+            await self._drained.wait()
 
     async def _commit_loop(self) -> None:
         while True:
@@ -156,6 +185,7 @@ class ShardCore:
             self.ledger.apply(plan)
             if not done.done():
                 done.set_result(None)
+        self._drained.set()
 
     def _fail_from(self, plan: Plan, exc: Exception, group: list[tuple[Plan, asyncio.Future[None]]]) -> None:
         """A commit failed: drop it and everything decided after it, and reload before deciding again."""
@@ -165,6 +195,7 @@ class ShardCore:
         self._stale = True
         waiting = group + list(self._queue)
         self._queue.clear()
+        self._drained.set()  # the waiters go on to reload (``_ensure_fresh``) or learn they are fenced
         for _, done in waiting:
             if not done.done():
                 done.set_exception(exc)
@@ -236,5 +267,6 @@ class ShardCore:
             "epoch": self.store.token,
             "loaded_in_s": self.loaded_in_s,
             "pending": len(self.ledger.pending),
+            "pending_peak": self.pending_peak,
             "applied": self.ledger.applied,
         }

@@ -46,6 +46,12 @@ class GatewayMetrics:
             ["channel", "status"],
             registry=self.registry,
         )
+        self.overload = Counter(
+            "skusync_overload_refusals",
+            "Requests answered 503 with Retry-After because a shard's backlog was at its bound, by route.",
+            ["route"],
+            registry=self.registry,
+        )
         self.batch_events = Histogram(
             "skusync_gateway_batch_events",
             "Events per micro-batch flush (one shard's).",
@@ -59,6 +65,7 @@ class GatewayMetrics:
         self._status: dict[tuple[str, int], Any] = {}
         self._outcome: dict[str, Any] = {}
         self._line: dict[str, Any] = {}
+        self._refused: dict[str, Any] = {}
         for channel in [*channels, UNKNOWN_CHANNEL]:
             self._latency[channel] = self.webhook_seconds.labels(channel)
 
@@ -79,6 +86,10 @@ class GatewayMetrics:
             _child(self._outcome, self.decisions, d.get("outcome", "unknown")).inc()
             for line in d.get("lines", ()):
                 _child(self._line, self.lines, line.get("outcome", "unknown")).inc()
+
+    def refused(self, route: str) -> None:
+        """Count one overload refusal; ``route`` is ``webhook`` or ``orders`` (a fixed set)."""
+        _child(self._refused, self.overload, route).inc()
 
     def batch(self, events: int) -> None:
         """Record the size of one micro-batch flush."""

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from actors.gateway.admin import admin
+from actors.gateway.batcher import Overloaded
 from actors.gateway.parsing import KEY_PREFIX, Invalid, body_model
 from actors.gateway.state import Gateway, gateway_of, json_response
 from engine.events import ChannelId, path_safe
@@ -107,6 +108,13 @@ async def place_order(request: Request) -> Response:
     if gateway_of(request).config.channel(body.channel) is None:
         detail = "no channel with this id is configured"
         raise Invalid(422, "unknown_channel", channel=body.channel, detail=detail)
+    gateway = gateway_of(request)
+    try:  # refused before anything is written; past here every step of the order is taken
+        gateway.batcher.admit_skus((ln.sku for ln in body.lines), gateway.config.gateway.max_pending_events)
+    except Overloaded as exc:
+        gateway.metrics.refused("orders")
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        return json_response(503, {"error": str(exc), "retry": True}, headers=headers)
     orders = orders_of(request)
     if not await claim_key(orders, key, body.channel):
         raise Invalid(422, "idempotency_key_reused", detail="same key, different order")

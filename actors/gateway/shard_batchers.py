@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from actors.gateway.batcher import DEFAULT_MAX_INFLIGHT, BatcherClosed, MicroBatcher, SubmitFn
+from actors.gateway.batcher import DEFAULT_MAX_INFLIGHT, BatcherClosed, MicroBatcher, Overloaded, SubmitFn
+from engine.config import GatewayConfig
 from engine.decisions import WireDecision
 from engine.events import WireEvent
 from engine.partition import by_owner, join
+
+DEFAULT_MAX_PENDING: int = GatewayConfig.model_fields["max_pending_events"].default
 
 
 class ShardBatchers:
@@ -56,9 +59,40 @@ class ShardBatchers:
         return sum(b.inflight for b in self.batchers)
 
     @property
+    def outstanding(self) -> int:
+        """Events taken and not yet answered, all shards."""
+        return sum(b.outstanding for b in self.batchers)
+
+    @property
     def flushes(self) -> int:
         """Flushes so far, all shards."""
         return sum(b.flushes for b in self.batchers)
+
+    def admit(self, events: list[WireEvent], bound: int = DEFAULT_MAX_PENDING) -> None:
+        """Raise ``Overloaded`` if a shard that ``events`` touch has ``bound`` or more events
+        waiting for a flush (``gateway.max_pending_events``); otherwise return.
+
+        Events wait here only while all of a shard's ``max_inflight`` flushes are unanswered, so
+        the count grows when that shard cannot keep up, not when the gateway's own CPU is the limit
+        (events in flight are not counted: refusing then would cost the gateway as much CPU as
+        answering, and only starve the requests it admitted; measured in
+        ``benchmarks/overload.py``). Call it right before ``submit`` with no ``await`` between
+        them: ``submit`` queues the events before it first awaits, so no other request can slip in
+        between and the queue passes ``bound`` by at most one request. Per shard: a shard that is
+        slow or restarting refuses only the requests that need it.
+        """
+        self.admit_skus(_skus(events), bound)
+
+    def admit_skus(self, skus: Iterable[str], bound: int = DEFAULT_MAX_PENDING) -> None:
+        """``admit`` for requests named by their SKUs (``POST /v1/orders`` checks before it writes)."""
+        # The common case (no shard at the bound) costs one comparison per shard, no routing.
+        over = [i for i, b in enumerate(self.batchers) if b.pending >= bound]
+        if not over:
+            return
+        touched = {self.shard_of(sku) for sku in skus}
+        for shard in over:
+            if shard in touched:
+                raise Overloaded(shard, self.batchers[shard].pending)
 
     async def submit(self, events: list[WireEvent]) -> list[WireDecision]:
         """Decide ``events``; returns their decisions in order once every part is durable.
@@ -76,12 +110,23 @@ class ShardBatchers:
             if len(items) == len(events):
                 # the common case (a webhook's events on one shard, none split): no merge needed
                 return await self.batchers[shard].submit(events)
-        answers = await asyncio.gather(
-            *(self.batchers[shard].submit([p for _, p in items]) for shard, items in per_shard.items())
-        )
+        # Every part is queued before the first await (see ``admit``).
+        futures = [self.batchers[shard].enqueue([p for _, p in items]) for shard, items in per_shard.items()]
+        answers = await asyncio.gather(*futures)
         return join(events, per_shard, answers)
 
     async def drain(self) -> None:
         """Stop taking events on every shard, flush what is queued, and wait for every answer."""
         self._closed = True
         await asyncio.gather(*(b.drain() for b in self.batchers))
+
+
+def _skus(events: list[WireEvent]) -> Iterable[str]:
+    """Every SKU the events name (an order's lines, a cancel's SKUs, or the one SKU)."""
+    for ev in events:
+        if "lines" in ev:
+            yield from (line["sku"] for line in ev["lines"])
+        elif "skus" in ev:
+            yield from ev["skus"]
+        else:
+            yield ev["sku"]

@@ -17,7 +17,7 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from actors.gateway.batcher import BatcherClosed
+from actors.gateway.batcher import BatcherClosed, Overloaded
 from actors.gateway.body import BodyTooLarge, read_body
 from actors.gateway.invalid_lines import record_invalid, with_invalid
 from actors.gateway.metrics import UNKNOWN_CHANNEL
@@ -37,6 +37,7 @@ class Reply(NamedTuple):
 
     status: int
     body: dict[str, Any]
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 def reject(status: int, reason: str, **extra: Any) -> Reply:
@@ -63,13 +64,14 @@ async def webhook(scope: Scope, receive: Receive, send: Send) -> None:
     label = route.channel.id if route is not None else UNKNOWN_CHANNEL
     gw.metrics.webhook(label, reply.status, time.perf_counter() - started)
     body = orjson.dumps(reply.body)
-    headers = [_JSON, (b"content-length", str(len(body)).encode())]
+    headers = [_JSON, (b"content-length", str(len(body)).encode()), *reply.headers]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
 async def answer(gw: Gateway, route: InboundRoute, scope: Scope, receive: Receive) -> Reply:
-    """413 over the size cap, 401 bad signature, 400 malformed, 503 shards unavailable, else 200.
+    """413 over the size cap, 401 bad signature, 400 malformed, 503 shards unavailable or
+    overloaded (a shard's backlog at ``gateway.max_pending_events``; with ``Retry-After``), else 200.
 
     Malformed means the delivery cannot be read (not JSON, no order id, a bad order id) or has no
     line that can be decided. Bad lines beside good ones do not refuse it: the good ones are
@@ -99,7 +101,11 @@ async def answer(gw: Gateway, route: InboundRoute, scope: Scope, receive: Receiv
         return reject(400, exc.reason)
     events, flagged = set_aside(scope_keys(channel.id, inbound.events))
     try:
+        gw.batcher.admit(events, gw.config.gateway.max_pending_events)  # no await before decide's queueing
         decisions = await gw.decide(events) if events else []
+    except Overloaded as exc:
+        gw.metrics.refused("webhook")
+        return Reply(503, {"error": str(exc), "retry": True}, ((b"retry-after", b"%d" % exc.retry_after_s),))
     except (BatcherClosed, ShardUnavailable) as exc:
         return reject(503, str(exc), retry=True)
     if any(flagged):
