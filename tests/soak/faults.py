@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 import ray
 
 from tests.soak.cluster import actor_info
@@ -112,15 +113,16 @@ class Scheduler:
         ok = wait_for(recovered, RECOVERY_S)
         if ok:
             self.log.survived[kind] += 1
-        self.log.events.append(
-            {
-                "kind": kind,
-                **detail,
-                "at_unix": round(time.time(), 3),
-                "recovered": ok,
-                "recovery_s": round(time.monotonic() - t0, 2),
-            }
-        )
+        event = {
+            "kind": kind,
+            **detail,
+            "at_unix": round(time.time(), 3),
+            "recovered": ok,
+            "recovery_s": round(time.monotonic() - t0, 2),
+        }
+        self.log.events.append(event)
+        # One line per fault as it happens: a run cut short still shows what it injected.
+        print(orjson.dumps(event).decode(), flush=True)
 
     def _how(self, kind: str) -> str:
         """Ray's kill and a SIGKILL of the worker process by turns, so a plan with two faults of a

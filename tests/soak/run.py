@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -201,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--seed", type=int, default=19)
     a = p.parse_args(argv)
+    # A run stopped with SIGTERM still stops its cluster, Redis and gateway (``run``'s finally).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="soak-redis-") as tmp:
         report = run(PROFILES[a.profile], a.seed, Path(tmp))
