@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -97,6 +98,9 @@ def main() -> int:
         server = GracefulServer(uvicorn_config(create_app(config, client)))
         settle_heap()
         print(f"PORT {sock.getsockname()[1]}", flush=True)
+        # Nobody reads the pipe after that line: anything printed later (Ray forwards its workers'
+        # output to every driver) would fill it and block the gateway; stderr is inherited.
+        os.dup2(2, 1)
         server.run(sockets=[sock])
     finally:
         sock.close()
