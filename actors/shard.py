@@ -120,14 +120,17 @@ class SkuShard:
     async def apply_batch(self, blob: bytes) -> bytes:
         """Decide a batch of events (``engine.events.encode_events``) and answer once it is durable.
 
-        Awaits before committing: reading the batch's idempotency and order records, and the
-        commit itself; the decision in between has no ``await``, so no other batch interleaves
-        with it. Ordering: events in a batch are decided in the order given, batches in the order
-        their reads complete, commits reach Redis in decision order. Retry-safe: every event
-        carries its idempotency key, so a batch re-sent after a crash, a timeout or a failed
-        commit is answered from the first decisions and changes nothing twice; after a failed
-        commit the shard reloads from Redis before deciding again. After the commit the changed
-        quantities are queued for the channel actors (``ChannelFanout``), never before.
+        Awaits before committing: reading the batch's idempotency and order records; before and
+        after that read, while ``engine.shard_core.MAX_PENDING_PLANS`` batches are decided and
+        not yet committed, until commits drain (back-pressure: the caller waits, nothing is
+        refused); and the commit itself. The decision in between has no ``await``, so no other
+        batch interleaves with it. Ordering: events in a batch are decided in the order given,
+        batches in the order they find room after their reads, commits reach Redis in decision
+        order. Retry-safe: every event carries its idempotency key, so a batch re-sent after a
+        crash, a timeout or a failed commit is answered from the first decisions and changes
+        nothing twice; after a failed commit the shard reloads from Redis before deciding again.
+        After the commit the changed quantities are queued for the channel actors
+        (``ChannelFanout``), never before.
         Returns orjson of ``{"decisions": [...], "changed": {...}}``.
         """
         core = await self._core()

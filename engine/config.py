@@ -49,9 +49,10 @@ class GatewayConfig(_Section):
     batch_max_wait_ms: float = Field(2.0, ge=0)
     batch_max_inflight: int = Field(8, ge=1, le=1024)
     """Unanswered flushes per shard before a shard's batch waits for one (see the gateway's batcher)."""
-    max_pending_events: int = Field(1024, ge=1, le=1_000_000)
-    """Events per shard taken and not yet answered (waiting for a flush or in one) at which new
-    webhooks and ``POST /v1/orders`` needing that shard are answered 503 with ``Retry-After``."""
+    max_pending_events: int = Field(256, ge=1, le=1_000_000)
+    """Events per shard waiting for a flush (every one of its ``batch_max_inflight`` flushes is
+    unanswered) at which new webhooks and ``POST /v1/orders`` needing that shard are answered 503
+    with ``Retry-After``."""
     order_hold_s: float = Field(120.0, gt=0)
     """How long ``POST /v1/orders`` holds units before a sweeper may release an unfinished order."""
     order_sweep_interval_s: float = Field(5.0, gt=0)
