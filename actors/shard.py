@@ -14,6 +14,7 @@ import ray
 import redis.asyncio as aioredis
 
 from actors.fanout import ChannelFanout
+from actors.link_events import check_batch
 from actors.names import NAMESPACE
 from actors.shard_link import LinkServer, endpoint_of
 from engine.routing import ShardMap
@@ -51,6 +52,7 @@ class SkuShard:
         idem_ttl_s: int,
         audit_maxlen: int,
         channel_actors: dict[str, str] | None = None,
+        link_host: str = "loopback",
     ) -> None:
         client = aioredis.Redis.from_url(redis_url, socket_timeout=10, health_check_interval=30)
         self.core = ShardCore(
@@ -64,8 +66,12 @@ class SkuShard:
         self.fanout = ChannelFanout(channel_actors or {}, NAMESPACE)
         """Channel id -> actor name of every channel actor that mirrors this shard's SKUs."""
         self._started: asyncio.Task[ShardCore] | None = None
-        self.link = LinkServer(self.apply_batch, secrets.token_hex(16), (FencedError, StoreUnavailable))
+        self.link = LinkServer(
+            self.apply_batch, secrets.token_hex(16), (FencedError, StoreUnavailable), check=check_batch
+        )
         """Direct batch link for gateways (``actors.shard_link``), with this activation's token."""
+        self.link_host = link_host
+        """Where the link listens besides loopback (``engine.link_host``)."""
         self._endpoint: dict[str, Any] | None = None
         # Start now, not at the first call: after a crash, changes the previous activation
         # committed but never handed to the channels must be re-published even if no caller
@@ -100,11 +106,10 @@ class SkuShard:
         return core
 
     async def _listen(self) -> dict[str, Any]:
-        """Open the link on loopback (callers on this node) and on the node's address (the others)."""
+        """Open the link on loopback (callers on this node) and, if ``link_host`` says so, on the
+        node's address (callers on other nodes; without it they use Ray calls)."""
         node_ip = ray.util.get_node_ip_address()
-        hosts = {"127.0.0.1": await self.link.listen("127.0.0.1")}
-        if node_ip != "127.0.0.1":
-            hosts[node_ip] = await self.link.listen(node_ip)
+        hosts = await self.link.listen_all(self.link_host, node_ip)
         return endpoint_of(hosts, node_ip, self.link.token.decode())
 
     async def endpoint(self) -> dict[str, Any]:

@@ -9,14 +9,17 @@ INTERFACE.md documents. Any problem raises ``ConfigError`` naming the key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from engine.channel_keys import KIND_KEYS as KIND_KEYS
+from engine.channel_keys import SECRET_KEYS, keys_for
 from engine.events import ChannelId
 
 KINDS = ("shopify", "woocommerce", "amazon", "ebay", "walmart", "etsy", "tiktok", "flipkart", "generic")
@@ -83,6 +86,22 @@ class EngineConfig(_Section):
     idempotency_ttl_hours: float = Field(72, gt=0)
     reconcile_deadline_s: float = Field(900.0, gt=0, le=86_400)
     """A reconciliation run still going after this long is cancelled; its reports keep what it did."""
+    link_host: str = "loopback"
+    """Where shards listen for gateways' direct batch links (``actors.shard_link``): ``"loopback"``
+    (127.0.0.1 only: gateways on the shard's node use the link, others Ray calls), ``"node"`` (also
+    the node's address, as Ray reports it: what a cluster with gateways and shards on different
+    nodes needs), or an IP address of the node. The link authenticates without sending its token
+    but is not encrypted: open it beyond loopback only on a private network."""
+
+    @field_validator("link_host")
+    @classmethod
+    def _link_host(cls, value: str) -> str:
+        if value not in ("loopback", "node"):
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError('must be "loopback", "node" or an IP address') from None
+        return value
 
     @property
     def idempotency_ttl_s(self) -> int:
@@ -95,32 +114,11 @@ class RateLimit(_Section):
     burst: float = Field(gt=0)
 
 
-class WooCommerceKeys(BaseModel):
-    """Typed keys of ``kind = "woocommerce"`` channels (its other keys stay untyped extras)."""
-
-    query_string_auth: bool = False
-    """Send ``consumer_key`` / ``consumer_secret`` as query parameters instead of HTTP Basic, for
-    hosts that strip the ``Authorization`` header (WooCommerce accepts both over HTTPS)."""
-
-
-class ShopifyKeys(BaseModel):
-    """Typed keys of ``kind = "shopify"`` channels (its other keys stay untyped extras)."""
-
-    api_version: str | None = Field(None, pattern=r"^(\d{4}-(01|04|07|10)|unstable)$")
-    """Admin API version to pin, e.g. ``"2026-10"`` (a quoted string in TOML). None: the
-    adapter's default, the newest stable version in its table; a version Shopify no longer serves
-    is named in a warning at start-up (``adapters.shopify.outbound``)."""
-    location_id: str | int | None = None
-    """The location whose ``available`` quantity is pushed and reconciled (a number or a gid)."""
-
-
-KIND_KEYS: dict[str, type[BaseModel]] = {"woocommerce": WooCommerceKeys, "shopify": ShopifyKeys}
-"""Per kind, the model its channels' kind-specific keys are validated (and defaulted) by."""
-
-
 class ChannelConfig(BaseModel):
-    """One connected channel account; kind-specific keys (``location_id``...) are kept as extras,
-    validated by the kind's ``KIND_KEYS`` model when it has one."""
+    """One connected channel account. Keys beyond the common ones are checked against the kind's
+    model (``engine.channel_keys``): an unknown or mistyped key is refused naming it; the checked
+    values are kept as extras (``model_extra``, or attributes), where the actors and adapters
+    read them."""
 
     model_config = ConfigDict(extra="allow")
     id: ChannelId
@@ -134,16 +132,30 @@ class ChannelConfig(BaseModel):
     def model_post_init(self, __context: Any) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown kind {self.kind!r} (one of {', '.join(KINDS)})")
-        typed = KIND_KEYS.get(self.kind)
-        if typed is not None and self.model_extra is not None:
-            extras = self.model_extra
-            try:
-                keys = typed.model_validate({k: v for k, v in extras.items() if k in typed.model_fields})
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise ValueError(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
-            # A key left unset (None) stays absent, as before it was typed.
-            extras.update({n: v for n in typed.model_fields if (v := getattr(keys, n)) is not None})
+        extras = self.model_extra
+        if extras is None:
+            return
+        typed = keys_for(self.kind)
+        for name in extras:
+            # A kind without an adapter yet (``actors.runtime.pushable`` warns of it) reads none of
+            # its keys: they are kept unchecked for the adapter to come, the common ones typed.
+            if name not in typed.model_fields and self.kind in KIND_KEYS:
+                raise KeyProblem(name, f"unknown key (not one a {self.kind} channel takes)")
+        try:
+            keys = typed.model_validate({k: v for k, v in extras.items() if k in typed.model_fields})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise KeyProblem(".".join(str(p) for p in err["loc"]), _message(err)) from None
+        # A key left unset (None) stays absent: its reader applies its own default.
+        extras.update({n: v for n in typed.model_fields if (v := getattr(keys, n)) is not None})
+
+
+class KeyProblem(ValueError):
+    """A channel key that is unknown or whose value is refused; ``key`` names it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
 
 
 class Config(_Section):
@@ -171,14 +183,32 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(_key_part(raw, err["loc"]))
-        raise ConfigError(key or "config", err["msg"]) from None
+        raise _config_error(raw, exc) from None
     ids = [c.id for c in config.channels]
     dup = next((i for i in ids if ids.count(i) > 1), None)
     if dup:
         raise ConfigError(f"channels.{dup}.id", "duplicate channel id")
     return config
+
+
+def _config_error(raw: dict[str, Any], exc: ValidationError) -> ConfigError:
+    """The first error, named by its dotted key (a channel's extra key as ``channels.<id>: <key>``)."""
+    err = exc.errors()[0]
+    key = ".".join(_key_part(raw, err["loc"])) or "config"
+    problem = (err.get("ctx") or {}).get("error")
+    if isinstance(problem, KeyProblem):
+        error = ConfigError(key, str(problem))
+        error.key = f"{key}.{problem.key}"
+        return error
+    return ConfigError(key, _message(err))
+
+
+def _message(err: Any) -> str:
+    """Pydantic's message without its "Value error, " prefix; "unknown key" for an extra one."""
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    problem = (err.get("ctx") or {}).get("error")
+    return str(problem) if err["type"] == "value_error" and problem is not None else str(err["msg"])
 
 
 def _key_part(raw: dict[str, Any], loc: tuple[int | str, ...]) -> list[str]:
@@ -226,5 +256,5 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
 
 _STRINGS = {
     "redis_url", "admin_token", "host", "key_prefix", "webhook_secret", "access_token", "base_url",
-    "api_version", "location_id",
+    "api_version", "location_id", "link_host", *SECRET_KEYS,
 }  # fmt: skip
