@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 from collections.abc import Sequence
@@ -43,8 +44,54 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start one)")
     serve.add_argument("--host", default=None, help="listen address (default: [gateway] host)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default: [gateway] port)")
+    _add_stop_command(sub)
     _add_admin_commands(sub)
     return p
+
+
+STOP_HELP = """\
+Remove the deployment's detached actors from the Ray cluster: the supervisor first (it recreates
+lost actors), then every shard (of any shard count), then the channel actors, and their settings
+records. Stop every `skusync serve` of the deployment first: a running gateway recreates the
+supervisor, and the supervisor the rest. Nothing decided is lost: stock, orders, audit trails and
+the channels' pending updates are in Redis, and the next `serve` starts new actors on them.
+
+A `serve` started after a configuration change replaces by itself the actors whose settings
+changed (one at a time; every shard at once when engine.shards changed); `stop` is for taking a
+deployment down, or for starting it afresh on a cluster."""
+
+
+def _add_stop_command(sub: Any) -> None:
+    stop = sub.add_parser(
+        "stop",
+        help="remove the deployment's actors (supervisor, shards, channel actors) from the Ray cluster",
+        description=STOP_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    stop.add_argument("--config", type=Path, default=None, help="the deployment's configuration")
+    stop.add_argument("--redis", default=None, help="Redis URL (where the actors' records are)")
+    stop.add_argument("--ray-address", default="auto", help="the cluster the actors run on (default: auto)")
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """``skusync stop``: the names of the actors removed, as JSON on stdout."""
+    from actors.deployment import Deployment
+    from actors.names import channel_name, shard_name, supervisor_name
+    from actors.runtime import start_ray
+
+    config = resolve(args)
+    prefix = config.store.key_prefix
+    try:
+        start_ray(args.ray_address)
+    except ConnectionError as exc:
+        print(f"skusync: no Ray cluster at {args.ray_address}: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    names = [supervisor_name(prefix), *(shard_name(prefix, i) for i in range(config.engine.shards))]
+    channels = [channel_name(prefix, c.id) for c in config.channels]
+    with Deployment(prefix, config.store.redis_url) as deployment:
+        stopped = deployment.stop_all(names, channels)
+    print(orjson.dumps({"key_prefix": prefix, "stopped": stopped}, option=orjson.OPT_INDENT_2).decode())
+    return EXIT_OK
 
 
 def _admin_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -131,12 +178,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not 0 <= args.port <= 65535:
             raise ConfigError("--port", "must be between 0 and 65535")
         config.gateway.port = args.port
+    refuse_default_token(config)
     try:
         return serve(config, args.ray_address)
     except OSError as exc:
         where = f"{config.gateway.host}:{config.gateway.port}"
         print(f"skusync: cannot listen on {where}: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
+
+
+DEFAULT_TOKEN = "change-me"
+
+
+def refuse_default_token(config: Config) -> None:
+    """``ConfigError`` (exit 2) when the admin API would listen beyond this machine with the
+    default token, which anyone who has read the documentation knows; on loopback ``serve`` only
+    warns, so the demo and local trials start as they are."""
+    host = config.gateway.host
+    if config.gateway.admin_token.get_secret_value() == DEFAULT_TOKEN and not _loopback(host):
+        raise ConfigError(
+            "gateway.admin_token",
+            f"the default token {DEFAULT_TOKEN!r} is refused on {host or 'every address'}: "
+            "set SKUSYNC_ADMIN_TOKEN (or [gateway] admin_token), or listen on 127.0.0.1",
+        )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve anywhere, or "" (every address)
 
 
 def admin_client(args: argparse.Namespace) -> AdminClient:
@@ -194,6 +267,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
 COMMANDS = {
     "demo": cmd_demo,
     "serve": cmd_serve,
+    "stop": cmd_stop,
     "stock": cmd_admin,
     "audit": cmd_admin,
     "orders": cmd_admin,

@@ -11,11 +11,13 @@ import ray
 
 from actors.channel import ChannelActor
 from actors.channel_http import outbound_for
+from actors.deployment import ActorSpec, Deployment
 from actors.names import NAMESPACE, channel_name, shard_name, supervisor_name
 from actors.shard import SkuShard
 from actors.supervisor import Supervisor
 from adapters.base import can_push, default_rate_guess, startup_warnings
 from engine.config import ChannelConfig, Config
+from engine.settings_fingerprint import fingerprint
 
 log = logging.getLogger(__name__)
 __all__ = [
@@ -61,21 +63,22 @@ def ensure_shards(config: Config, redis_url: str, fan_out: bool = False) -> list
     Detached so they outlive the process that created them (a gateway restart must not drop
     master stock), ``max_restarts=-1`` so Ray brings a crashed shard back, which reloads from Redis.
     ``fan_out``: the shards hand every committed change to the configured channels' actors (start
-    those with ``ensure_channels``). Arguments count only when a shard is created: an existing
-    shard keeps the ones it was created with.
+    those with ``ensure_channels``). Called by a process starting the deployment, it first
+    replaces shards created with other settings, and on a new shard count all of them
+    (``actors.deployment``); inside an actor it only creates missing ones.
     """
+    with Deployment(config.store.key_prefix, redis_url) as deployment:
+        return deployment.shards(shard_specs(config, redis_url, fan_out), config.engine.vshards)
+
+
+def shard_specs(config: Config, redis_url: str, fan_out: bool = False) -> list[ActorSpec]:
+    """The shards as ``config`` wants them, with the fingerprint of their constructor arguments."""
     channels = (
         {c.id: channel_name(config.store.key_prefix, c.id) for c in pushable(config)} if fan_out else {}
     )
-    handles = [
-        SkuShard.options(  # type: ignore[attr-defined]
-            name=shard_name(config.store.key_prefix, i),
-            namespace=NAMESPACE,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_task_retries=0,
-        ).remote(
+    specs = []
+    for i in range(config.engine.shards):
+        args = (
             i,
             config.engine.shards,
             config.engine.vshards,
@@ -84,11 +87,13 @@ def ensure_shards(config: Config, redis_url: str, fan_out: bool = False) -> list
             config.engine.idempotency_ttl_s,
             config.store.audit_maxlen,
             channels,
+            config.engine.link_host,
         )
-        for i in range(config.engine.shards)
-    ]
-    ray.get([h.ping.remote() for h in handles])
-    return handles
+        name = shard_name(config.store.key_prefix, i)
+        specs.append(
+            ActorSpec(name, SkuShard, args, fingerprint(("shard", args)), "shard", config.engine.shards)
+        )
+    return specs
 
 
 def kill_shards(config: Config) -> None:
@@ -136,23 +141,36 @@ def ensure_channels(config: Config, redis_url: str) -> dict[str, Any]:
 
     Detached and ``max_restarts=-1`` like the shards: a crashed channel actor comes back and resumes
     from its durable pending set. ``max_task_retries=0``: callers decide whether to resend a notify.
+    Called by a process starting the deployment, it first replaces channel actors created with
+    other settings (the replacement resumes the same pending set) and stops those of channels no
+    longer configured; inside an actor it only creates missing ones.
     """
     channels = pushable(config)
-    handles = {
-        channel.id: ChannelActor.options(  # type: ignore[attr-defined]
-            name=channel_name(config.store.key_prefix, channel.id),
-            namespace=NAMESPACE,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_task_retries=0,
-        ).remote(channel, redis_url, config.store.key_prefix)
-        for channel in channels
-    }
-    ray.get([h.ping.remote() for h in handles.values()])
+    specs = channel_specs(config, redis_url, channels)
+    with Deployment(config.store.key_prefix, redis_url) as deployment:
+        by_name = deployment.channels(list(specs.values()))
+    handles = {cid: by_name[spec.name] for cid, spec in specs.items()}
     for warning in [*rate_guesses(channels), *kind_warnings(channels)]:
         log.warning(warning)
     return handles
+
+
+def channel_specs(
+    config: Config, redis_url: str, channels: list[ChannelConfig] | None = None
+) -> dict[str, ActorSpec]:
+    """The channel actors (by channel id) as ``config`` wants them, with the fingerprint of their
+    constructor arguments (credentials included: only the hash is kept)."""
+    prefix = config.store.key_prefix
+    return {
+        channel.id: ActorSpec(
+            channel_name(prefix, channel.id),
+            ChannelActor,
+            (channel, redis_url, prefix),
+            fingerprint(("channel", channel, redis_url, prefix)),
+            "channel",
+        )
+        for channel in (pushable(config) if channels is None else channels)
+    }
 
 
 def kill_channels(config: Config) -> None:
@@ -167,18 +185,23 @@ def ensure_supervisor(config: Config, redis_url: str, fan_out: bool = True, ever
 
     Detached and ``max_restarts=-1``: its state (watermarks, reports) is in Redis, so a restart only
     re-arms its timers. ``fan_out`` is what it passes to ``ensure_shards`` when it recreates a lost
-    shard. Arguments count only when the supervisor is created.
+    shard. Called by a process starting the deployment, it first replaces a supervisor created
+    with other settings: every setting but the gateway's, which it never reads.
     """
-    handle = Supervisor.options(  # type: ignore[attr-defined]
-        name=supervisor_name(config.store.key_prefix),
-        namespace=NAMESPACE,
-        lifetime="detached",
-        get_if_exists=True,
-        max_restarts=-1,
-        max_task_retries=0,
-    ).remote(config, redis_url, fan_out, every_s)
-    ray.get(handle.ping.remote())
-    return handle
+    with Deployment(config.store.key_prefix, redis_url) as deployment:
+        return deployment.supervisor(supervisor_spec(config, redis_url, fan_out, every_s))
+
+
+def supervisor_spec(
+    config: Config, redis_url: str, fan_out: bool = True, every_s: float = 3600.0
+) -> ActorSpec:
+    """The supervisor as ``config`` wants it; its fingerprint leaves out ``[gateway]``, which
+    neither it nor the shards and channel actors it recreates read."""
+    args = (config, redis_url, fan_out, every_s)
+    settings = ("supervisor", config.model_dump(exclude={"gateway"}), redis_url, fan_out, every_s)
+    return ActorSpec(
+        supervisor_name(config.store.key_prefix), Supervisor, args, fingerprint(settings), "supervisor"
+    )
 
 
 def kill_supervisor(config: Config) -> None:
