@@ -59,7 +59,8 @@ def bench_shards(redis_url: str, tag: str, skus: int) -> Iterator[BenchShards]:
     config = Config.model_validate(cfg)
     try:
         client = ShardClient(
-            ensure_shards(config, redis_url), ShardMap(config.engine.shards, config.engine.vshards)
+            ensure_shards(config, redis_url, fan_out=True),
+            ShardMap(config.engine.shards, config.engine.vshards),
         )
         names = [f"B{i:05d}" for i in range(skus)]
         client.submit(

@@ -134,7 +134,7 @@ def test_sigterm_during_traffic_drains_exits_zero_and_every_answer_is_durable(
 ) -> None:
     config, path = deployment
     smap = ShardMap(config.engine.shards, config.engine.vshards)
-    shards = ShardClient(ensure_shards(config, REDIS_URL), smap)
+    shards = ShardClient(ensure_shards(config, REDIS_URL, fan_out=True), smap)
     skus = [f"DRAIN-{i}" for i in range(4)]
     shards.submit([{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": 1_000_000} for s in skus])
     served = Served(["--config", str(path), "--ray-address", ray_address], clean_env())
