@@ -15,6 +15,7 @@ import redis
 from engine.records import SkuRecord
 from engine.store import Keys
 from tests.fault.audit_chain import chain_faults
+from tests.soak.diagnose import diagnose
 from tests.soak.stack import SoakStack
 
 SHOWN = 10
@@ -144,8 +145,11 @@ def _dead_letters(r: redis.Redis, keys: Keys) -> dict[str, Any]:
     return _result(faults, dead_letters=count)
 
 
-def check_converged(stack: SoakStack, timeout_s: float) -> dict[str, Any]:
-    """Every channel lists what master allows once the channel actors settled."""
+def check_converged(stack: SoakStack, r: redis.Redis, timeout_s: float) -> dict[str, Any]:
+    """Every channel lists what master allows once the channel actors settled (idle for 10 s with
+    the same differences counts as settled: nothing more moves by itself)."""
     diverged = stack.settle(timeout_s=timeout_s, stable_s=10.0)
     faults = [f"{cid}: {len(d)} SKUs differ, e.g. {sorted(d.items())[:3]}" for cid, d in diverged.items()]
-    return _result(faults)
+    if not diverged:
+        return _result(faults)
+    return _result(faults, diagnosis=diagnose(stack, r, diverged))

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -97,8 +97,9 @@ def run(profile: Profile, seed: int, workdir: Path) -> dict[str, Any]:
         sale_s = time.monotonic() - sale_t0
         undelivered = first_failures(stack)
         redelivered = redeliver(stack)
-        converged = check_converged(stack, profile.settle_s)
-        invariants = {**check_all(stack, redis.Redis.from_url(server.url)), "channels_converged": converged}
+        client = redis.Redis.from_url(server.url)
+        converged = check_converged(stack, client, profile.settle_s)
+        invariants = {**check_all(stack, client), "channels_converged": converged}
         sampler.close()
         return {
             "profile": asdict(profile),
@@ -201,12 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", choices=sorted(PROFILES), default="short")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--seed", type=int, default=19)
+    p.add_argument("--sale-s", type=float, default=None, help="sale length, overriding the profile's")
     a = p.parse_args(argv)
     # A run stopped with SIGTERM still stops its cluster, Redis and gateway (``run``'s finally).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="soak-redis-") as tmp:
-        report = run(PROFILES[a.profile], a.seed, Path(tmp))
+        profile = PROFILES[a.profile]
+        if a.sale_s is not None:
+            profile = replace(profile, min_sale_s=a.sale_s)
+        report = run(profile, a.seed, Path(tmp))
     report["machine"]["loadavg_at_start"] = load_at_start
     body = orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     if a.out is not None:
