@@ -94,7 +94,7 @@ class Scheduler:
 
     def run(self, end: float) -> None:
         """Inject until the plan is done (once), or until ``end`` (``time.monotonic``) with ``repeat``."""
-        while True:
+        while self.plan:
             order = self.plan[:]
             self.rng.shuffle(order)
             for kind in order:

@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--seed", type=int, default=19)
     p.add_argument("--sale-s", type=float, default=None, help="sale length, overriding the profile's")
+    p.add_argument("--no-faults", action="store_true", help="the same sale without faults (a control run)")
     a = p.parse_args(argv)
     # A run stopped with SIGTERM still stops its cluster, Redis and gateway (``run``'s finally).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         profile = PROFILES[a.profile]
         if a.sale_s is not None:
             profile = replace(profile, min_sale_s=a.sale_s)
+        if a.no_faults:
+            profile = replace(profile, plan=())
         report = run(profile, a.seed, Path(tmp))
     report["machine"]["loadavg_at_start"] = load_at_start
     body = orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
