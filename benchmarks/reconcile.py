@@ -121,19 +121,26 @@ async def _known(stack: LocalStack, missed: dict[str, list[ChannelOrder]]) -> in
         await client.aclose()
 
 
-def reconcile(stack: LocalStack, channel: str | None = None) -> list[dict[str, Any]]:
-    """``POST /v1/reconcile`` on the stack's gateway; the drift reports."""
-    # a run here takes 10-25 s (reads paced to the reconciliation share): wait for it rather than
-    # take the 202 that a run longer than the server's default wait is answered with
-    params: dict[str, Any] = {"wait": 120, **({"channel": channel} if channel else {})}
-    response = httpx.post(
-        f"{stack.gateway_url}/v1/reconcile",
-        params=params,
-        headers={"Authorization": f"Bearer {stack.admin_token}"},
-        timeout=120,
-    )
+def reconcile(stack: LocalStack, channel: str | None = None, limit_s: float = 900.0) -> list[dict[str, Any]]:
+    """``POST /v1/reconcile`` on the stack's gateway, followed to its end; the drift reports.
+
+    A run reads within the reconciliation share of each channel's budget, so it may outlast the
+    request's wait: a 202 is followed through ``GET /v1/reconcile/{run_id}?wait=`` until it ends.
+    """
+    auth = {"Authorization": f"Bearer {stack.admin_token}"}
+    params: dict[str, Any] = {"wait": 60, **({"channel": channel} if channel else {})}
+    response = httpx.post(f"{stack.gateway_url}/v1/reconcile", params=params, headers=auth, timeout=90)
     response.raise_for_status()
-    reports: list[dict[str, Any]] = response.json()["reports"]
+    run = response.json()
+    deadline = time.monotonic() + limit_s
+    while run.get("status") == "running" and time.monotonic() < deadline:
+        url = f"{stack.gateway_url}/v1/reconcile/{run['run_id']}"
+        follow = httpx.get(url, params={"wait": 60}, headers=auth, timeout=90)
+        follow.raise_for_status()
+        run = follow.json()
+    if run.get("status") != "done":
+        raise RuntimeError(f"reconciliation run ended {run.get('status')!r}: {run.get('reason')}")
+    reports: list[dict[str, Any]] = run["reports"]
     return reports
 
 
