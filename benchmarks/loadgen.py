@@ -197,17 +197,8 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
         for _ in range(spec["conns"]):
             send_next()
     else:
-        for i, req in enumerate(requests):
-            due = t0 + i / rate
-            if due > now():
-                await asyncio.sleep(due - now())
-            lag.append(now() - due)
-            pool.submit(req, due)
-    try:
-        await asyncio.wait_for(pool.drained.wait(), timeout=seconds + 60)
-    except TimeoutError:
-        pool.status[-1] += pool.outstanding  # never answered
-    pool.close()
+        await send_open_loop(pool, requests, rate, t0, lag)
+    await drain(pool, seconds + 60)
     elapsed = max(pool.last - t0, 1e-9)
     result = summary(pool.latencies, pool.status, elapsed, rate, lag)
     result["elapsed_s"] = round(elapsed, 3)
@@ -292,3 +283,23 @@ def measure(
     wide = {**settings, "closed_conns": settings["wide_conns"]}
     capacity_wide = metered_phase(port, f"{run}-{name}-capwide", None, settings["capacity_s"], wide, pids)
     return {"warmup": warmup, "rates": rates, "capacity": capacity, "capacity_wide": capacity_wide}
+
+
+async def send_open_loop(pool: Any, requests: list[bytes], rate: float, t0: float, lag: list[float]) -> None:
+    """Submit request ``i`` at ``t0 + i / rate`` whatever the answers do (open loop); ``lag`` gets how
+    late each one left (the sender's own delay, reported so a saturated sender is visible)."""
+    for i, req in enumerate(requests):
+        due = t0 + i / rate
+        if due > now():
+            await asyncio.sleep(due - now())
+        lag.append(now() - due)
+        pool.submit(req, due)
+
+
+async def drain(pool: Any, timeout_s: float) -> None:
+    """Wait for every answer (at most ``timeout_s``); the unanswered count as status -1; close."""
+    try:
+        await asyncio.wait_for(pool.drained.wait(), timeout=timeout_s)
+    except TimeoutError:
+        pool.status[-1] += pool.outstanding  # never answered
+    pool.close()

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from benchmarks.answers import pct
-from benchmarks.loadgen import PHASES, Conn, Pool, signed_requests
+from benchmarks.loadgen import PHASES, Conn, Pool, drain, send_open_loop, signed_requests
 
 now = time.perf_counter
 
@@ -64,17 +64,8 @@ async def drive_open(spec: dict[str, Any]) -> dict[str, Any]:
         await pool.connect()
     t0 = now() + 0.01
     lag: list[float] = []
-    for i, req in enumerate(requests):
-        due = t0 + i / rate
-        if due > now():
-            await asyncio.sleep(due - now())
-        lag.append(now() - due)
-        pool.submit(req, due)
-    try:
-        await asyncio.wait_for(pool.drained.wait(), timeout=seconds + 60)
-    except TimeoutError:
-        pool.status[-1] += pool.outstanding
-    pool.close()
+    await send_open_loop(pool, requests, rate, t0, lag)
+    await drain(pool, seconds + 60)
     return {
         "timed": pool.timed,
         "t0": t0,
