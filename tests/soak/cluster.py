@@ -8,10 +8,14 @@ worker node offers keeps shard 1 on whichever worker node is up, and pending whi
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import ray
+from ray._common.utils import get_ray_address_file
 from ray.cluster_utils import Cluster
 
 from actors.deployment import Record, Records, actor_id, lookup
@@ -32,10 +36,15 @@ class TwoNodes:
         # Set before any Ray process starts, so they all inherit it (see actors.runtime).
         os.environ.setdefault("RAY_core_worker_internal_heartbeat_ms", str(CALLER_HEARTBEAT_MS))
         self.cpus = cpus_per_node
-        self.cluster = Cluster(
-            initialize_head=True,
-            head_node_args={"num_cpus": cpus_per_node, "resources": {HEAD: 1}, "include_dashboard": False},
-        )
+        with own_address_file():
+            self.cluster = Cluster(
+                initialize_head=True,
+                head_node_args={
+                    "num_cpus": cpus_per_node,
+                    "resources": {HEAD: 1},
+                    "include_dashboard": False,
+                },
+            )
         self.worker: Any = None
         self.worker_generation = 0
         self.add_worker()
@@ -59,7 +68,25 @@ class TwoNodes:
     def shutdown(self) -> None:
         if ray.is_initialized():
             ray.shutdown()
-        self.cluster.shutdown()
+        with own_address_file():
+            self.cluster.shutdown()
+
+
+@contextlib.contextmanager
+def own_address_file() -> Iterator[None]:
+    """Leave Ray's "current cluster" file as it was: ``Cluster`` writes its head's address there
+    (and deletes the file at shutdown), and while it names the soak's cluster every ``ray.init()``
+    on this machine without an address joins it instead of starting its own, which failed the
+    test sessions running beside a soak (``num_cpus`` given while joining a cluster)."""
+    path = Path(get_ray_address_file(None))
+    before = path.read_text() if path.exists() else None
+    try:
+        yield
+    finally:
+        if before is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(before)
 
 
 def place_shards(config: Config, redis_url: str) -> list[Any]:

@@ -6,8 +6,11 @@ each). The channel's own view gives the cause away: a ``buffer`` of 1..4 on a ch
 with none, i.e. units it folded after a compare-and-set re-read as sales master had not heard of
 (``engine.channel_sync``, ``Synced.folded``) and that were never paid off once master did hear
 them (every webhook was answered 200 by then). ``soak-long-10min-diagnosis.json`` has the per-SKU
-detail from a 10-minute run (13 SKUs, 2..4 units). Strict, so a fixed run re-recorded passes here
-and the marker must go.
+detail from a 10-minute run (13 SKUs, 2..4 units): the diverged SKUs' last shop-1 sales reached
+master only through the marketplace's retry after the sale (their first webhook failed in a
+gateway kill), long after a re-read had folded them. The same 7-minute sale without faults
+(``--no-faults``, same seed) converged. Strict, so a fixed run re-recorded passes here and the
+marker must go.
 """
 
 from __future__ import annotations
