@@ -203,10 +203,15 @@ class _Wire(asyncio.Protocol):
                 fut.set_result(reply)
 
 
-def _error(reply: redis.ResponseError) -> redis.ResponseError:
+def _error(reply: redis.ResponseError) -> redis.RedisError:
+    """redis-py's type for an error reply. ``LOADING`` (a restarted Redis replaying its append-only
+    file) is redis-py's ``BusyLoadingError``, a ``ConnectionError``: the store is unavailable for
+    now, so callers answer "retry later" (503), not an internal error (the soak saw 500s)."""
     message = str(reply)
     if message.startswith("NOSCRIPT"):
         return redis.exceptions.NoScriptError(message)
+    if message.startswith("LOADING"):
+        return redis.exceptions.BusyLoadingError(message)
     return reply
 
 

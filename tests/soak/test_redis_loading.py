@@ -1,5 +1,6 @@
-"""Found by the soak: webhooks that reach the gateway while a restarted Redis is still replaying its
-append-only file are answered 500, not 503 with Retry-After.
+"""Found by the soak: webhooks that reached the gateway while a restarted Redis was still replaying
+its append-only file were answered 500, not 503 with Retry-After (fixed in
+``engine/store/script_conn.py``: ``LOADING`` is redis-py's ``BusyLoadingError``, store unavailable).
 
 The shard's commit gets Redis's ``LOADING`` error, the direct link reports it as ``LinkFailed:
 ResponseError: LOADING Redis is loading the dataset in memory``, and the gateway answers it as an
@@ -35,11 +36,6 @@ def loading(url: str) -> bool:
     return False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the gateway answers 500 (not 503 with Retry-After) while Redis replays its AOF "
-    "after a restart (LOADING from the shard link)",
-)
 def test_webhooks_during_redis_replay_are_refused_503_not_500(ray_cluster: None, tmp_path: Path) -> None:
     server = PrivateRedis(
         tmp_path,
