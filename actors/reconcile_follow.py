@@ -18,9 +18,18 @@ POLL_S = 10.0
 
 
 def follow(
-    client: AdminClient, channel: str | None, wait_s: float, poll_s: float = POLL_S, err: TextIO = sys.stderr
+    client: AdminClient,
+    channel: str | None,
+    wait_s: float,
+    poll_s: float = POLL_S,
+    err: TextIO | None = None,
 ) -> dict[str, Any]:
-    """The run's final status (``status`` is ``done``, ``failed``, ``deadline_exceeded`` or ``cancelled``)."""
+    """The run's final status (``status`` is ``done``, ``failed``, ``deadline_exceeded`` or ``cancelled``).
+
+    Progress goes to ``err``, by default the ``sys.stderr`` of the moment of the call (a default
+    bound at import kept whatever stream was current then, closed by the time of a later call).
+    """
+    err = err or sys.stderr
     params: dict[str, Any] = {"wait": wait_s, **({"channel": channel} if channel else {})}
     status: dict[str, Any] = client.call("POST", "/v1/reconcile", params=params, timeout=_timeout(wait_s))
     if status.get("status") == "running":

@@ -227,4 +227,7 @@ def test_cli_follows_a_long_run_to_its_end(stuck: str, capsys: pytest.CaptureFix
     out, err = capsys.readouterr()
     status = json.loads(out)
     assert status["status"] == "deadline_exceeded" and status["reports"][0]["channel"] == "stuck"
-    assert "started" in err and "reading listings" in err and "deadline_exceeded" in err
+    assert "reading listings" in status["reason"]
+    # Progress lines show whatever step each poll found (on a loaded machine the first poll may
+    # come after the deadline), so only their presence is checked, not a particular step.
+    assert "started" in err and "deadline_exceeded" in err and f"run {status['run_id']}" in err
