@@ -27,6 +27,7 @@ from engine.config import load_config
 from tests.conftest import REDIS_URL, delete_prefix
 from tests.integration.test_gateway_serve import ROOT, Served, clean_env, write_config
 from tests.integration.test_gateway_webhooks import shopify_headers, shopify_order
+from tests.raw_http import read_to_eof, status
 
 pytestmark = pytest.mark.integration
 HANG_S = 20.0  # a hang detector, never a performance bound
@@ -66,23 +67,6 @@ def capped(ray_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def connect(port: int) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=HANG_S)
-
-
-def read_to_eof(sock: socket.socket) -> bytes:
-    """What the server sends until it closes (a reset after its answer counts as closing)."""
-    out = b""
-    try:
-        while chunk := sock.recv(65536):
-            out += chunk
-    except ConnectionResetError:
-        pass
-    finally:
-        sock.close()
-    return out
-
-
-def status(answer: bytes) -> int:
-    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
 
 
 def rss_kib(pid: int) -> int:

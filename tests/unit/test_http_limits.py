@@ -17,6 +17,7 @@ from starlette.routing import Route
 from actors.gateway.http_limits import FD_RESERVE, HttpLimits, fd_budget
 from actors.gateway.server import BackgroundServer
 from engine.config import ConfigError, load_config
+from tests.raw_http import read_to_eof, status
 
 HANG_S = 10.0  # a hang detector, never a performance bound
 
@@ -37,23 +38,6 @@ def quick() -> Iterator[BackgroundServer]:
 
 def connect(server: BackgroundServer) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=HANG_S)
-
-
-def read_to_eof(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes (a reset after its answer counts as closing)."""
-    out = b""
-    try:
-        while chunk := sock.recv(65536):
-            out += chunk
-    except ConnectionResetError:
-        pass
-    finally:
-        sock.close()
-    return out
-
-
-def status(answer: bytes) -> int:
-    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
 
 
 def get(server: BackgroundServer) -> bytes:
