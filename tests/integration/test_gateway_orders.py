@@ -220,15 +220,16 @@ def test_a_coordinator_dying_after_reserve_is_finished_by_the_sweeper(gw: Gw, de
     seed(gw, **{a: 5, b: 5})
     oid = f"dead-{uuid.uuid4().hex[:8]}"
     request = {"channel": "pos", **order(oid, **{a: 2, b: 3})}
-    # The sweeper runs every 0.1 s, so it may finish the order before the first look: either the
-    # units are still held, or already settled. A coordinator that decides "commit" does so within
-    # its hold (here 2 s), before any sweeper may decide "release" for it.
-    dead_coordinator(gw, f"k-{oid}", request, decided, hold_s=0.0 if decided is None else 2.0)
+    # The coordinator holds long enough that no sweeper can touch the order while it reserves and
+    # decides (a zero hold let the sweeper release it before the reserve: the reserve then answered
+    # "released", seen in a clean-clone CI run); then its hold is made to have run out long ago.
+    dead_coordinator(gw, f"k-{oid}", request, decided, hold_s=600.0)
+    keys = Keys(gw.config.store.key_prefix)
+    txn = f"pos:{KEY_PREFIX}k-{oid}"
+    assert gw.redis.zadd(keys.open_txns(), {txn: 0.0}, xx=True, ch=True) == 1
 
     want = ((5, 5, 0), (5, 5, 0)) if decided is None else ((3, 3, 0), (2, 2, 0))
     wait_until(lambda: (stock(gw, a), stock(gw, b)) == want, "the sweeper to finish the order")
-    keys = Keys(gw.config.store.key_prefix)
-    txn = f"pos:{KEY_PREFIX}k-{oid}"
     assert gw.redis.zscore(keys.open_txns(), txn) is None
     answer = gw.redis.hget(keys.txn(txn), "answer")
     assert isinstance(answer, bytes)
