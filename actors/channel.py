@@ -149,25 +149,34 @@ class ChannelActor:
             await self.store.put_pending(offered.persist)
         if offered.settled:
             await self.store.settle(offered.settled)
+        await self._save_beliefs()
         self._wake.set()
+
+    async def _save_beliefs(self) -> None:
+        """Make fold payments, re-read beliefs and cleared folds durable (``ChannelSync.take_beliefs``):
+        a fold paid in memory only would come back at a restart and hold units back for good."""
+        beliefs = self.sync.take_beliefs()
+        if beliefs:
+            await self.store.settle(beliefs)
 
     async def correct(self, corrections: dict[str, dict[str, Any]], observed_at: float) -> dict[str, str]:
         """Queue reconciliation's corrections ``{sku: {"available", "version", "listed"?}}`` on the
         low lane (``listed``: what the channel was observed listing).
 
-        Decides in memory only (no await before the decision, nothing durable: a correction lost to a
-        restart is computed again by the next reconciliation). Ordering: a correction older than a
-        version this actor holds is refused, and a newer live change replaces it later, so the
-        newest master value always wins. Retry-safe: queuing the same correction twice is one push.
-        ``observed_at`` (unix seconds) is when the channel's listing was read: a correction for a
-        version pushed after that is refused as ``fresh``. Returns an outcome per SKU (see
-        ``ChannelSync.correct``).
+        Decides in memory (no await before the decision); the corrections are not durable (one lost
+        to a restart is computed again by the next reconciliation), the folds they clear are.
+        Ordering: a correction older than a version this actor holds is refused, and a newer live
+        change replaces it later, so the newest master value always wins.
+        Retry-safe: queuing the same correction twice is one push. ``observed_at`` (unix seconds)
+        is when the channel's listing was read: a correction for a version pushed after that is
+        refused as ``fresh``. Returns an outcome per SKU (see ``ChannelSync.correct``).
         """
         await self._ready()
         targets = {sku: Target.decode(c) for sku, c in corrections.items()}
         listed = {sku: int(c["listed"]) for sku, c in corrections.items() if c.get("listed") is not None}
         outcomes = self.sync.correct(targets, observed_at, listed)
         self._wake.set()
+        await self._save_beliefs()
         return outcomes
 
     async def import_catalog(self) -> dict[str, Any]:
@@ -373,6 +382,7 @@ class ChannelActor:
     ) -> None:
         if recorded.acked:
             await self.store.settle(recorded.acked)
+        await self._save_beliefs()
         if recorded.dead:
             await self.store.dead_letter(
                 [dlq_entry(self.channel.id, d, request, response) for d in recorded.dead]
@@ -384,6 +394,13 @@ class ChannelActor:
         """Per SKU ``{listed, buffer, synced_version, last_push_at}`` (None values if never synced)."""
         await self._ready()
         return {sku: self.sync.status(sku) for sku in skus}
+
+    async def fold_log(self, skus: list[str] | None = None) -> list[dict[str, Any]]:
+        """Recent fold events (folded, paid, adopted, cleared), oldest first, of ``skus`` or all:
+        why this channel lists less than master allows, for diagnosis."""
+        await self._ready()
+        wanted = None if skus is None else set(skus)
+        return [e for e in self.sync.fold_log if wanted is None or e["sku"] in wanted]
 
     async def stats(self) -> dict[str, Any]:
         """Counters: requests, throttled (429 / Throttled answers), retries, dead_letters,

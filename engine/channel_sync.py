@@ -17,7 +17,12 @@ re-read that it explains is not folded. The rule is to fold the fewest units tha
 reading: folding a sale master has already heard of would hold that stock back until
 reconciliation, while folding too little lists a sold unit only until the sale's own change
 arrives (that change then finds the belief wrong, the push is stale, and the re-read settles it).
-``heard``, ``unsure`` and re-read beliefs are not durable: after a restart a push may be stale once.
+``heard`` and ``unsure`` are not durable, and a push in flight at a crash may or may not have
+landed: so a belief loaded at a restart is *restored*, and the first re-read that contradicts it is
+adopted as it stands, never folded (folding there would hold back units of sales master had already
+heard of, for good: no later change would pay them off). Folds themselves, their payments and
+re-read beliefs are durable (``take_beliefs``), so a fold learned before a crash is still paid off
+after it.
 
 Where one stale write refuses the whole request, a SKU the channel keeps selling would sink every
 request it rides in: such SKUs travel apart, a few per request, within a share of the requests
@@ -34,7 +39,7 @@ an edit on the channel).
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -54,6 +59,9 @@ COUNTERS = (
     "cas_awaiting", "cas_heard_in_time",
 )  # fmt: skip
 
+
+FOLD_LOG = 256
+"""Recent fold events kept for diagnosis (``fold_log``): why a channel holds units back."""
 
 SOURCE_GUARD_S = 2.0
 """How much later than our last acknowledged push a sale must be, by its own timestamp, for the
@@ -140,6 +148,11 @@ class ChannelSync:
         behind it), kept as an explanation of the next stale answer."""
         self.uncertain: dict[str, tuple[int, int]] = {}
         """SKU -> (quantity, heard when sent) of a push whose outcome is unknown: it may have landed."""
+        self.restored: set[str] = set()
+        """SKUs whose belief was loaded at a restart and not confirmed since (see the module doc)."""
+        self._beliefs: dict[str, Synced] = {}
+        """Beliefs changed outside an acknowledgement or a settled change, not yet made durable."""
+        self.fold_log: deque[dict[str, Any]] = deque(maxlen=FOLD_LOG)
 
     # -- targets in --------------------------------------------------------------------------------
 
@@ -208,6 +221,7 @@ class ChannelSync:
         settled = None if superseded else self._settles(sku, target, sold_here)
         if settled is not None:
             self.synced[sku] = out.settled[sku] = settled
+            self._beliefs.pop(sku, None)  # the settled record carries it
             self.heard.pop(sku, None)  # the settled listing counts them
             self.unsure.pop(sku, None)
             self.counters["skipped_source" if target.source == self.channel_id else "unchanged"] += 1
@@ -253,7 +267,8 @@ class ChannelSync:
         if known is not None and known.folded < 0:
             paid = min(drop, -known.folded)
             folded = known.folded + paid
-            self.synced[sku] = replace(known, folded=folded, folded_at=known.folded_at if folded else None)
+            self._believe(sku, replace(known, folded=folded, folded_at=known.folded_at if folded else None))
+            self._log(sku, "paid", known.version, units=paid, folded=folded)
             drop -= paid
         if drop <= 0:
             return 0
@@ -278,11 +293,13 @@ class ChannelSync:
             return None
         want = self.quantity(sku, target.available + known.folded)
         listing = known.listed - self.heard.get(sku, 0)
-        if target.source == self.channel_id:
-            if target.available >= known.available:
-                return None  # a cancel or return there: whether the channel relisted is unknown
-            if sold_here and not self._sold_after_push(target, known):
-                return None  # our push may have landed after the sale and overwritten it
+        if target.source == self.channel_id and target.available >= known.available:
+            return None  # a cancel or return there: whether the channel relisted is unknown
+        if sold_here and not (target.source == self.channel_id and self._sold_after_push(target, known)):
+            # Our write may have landed after the sale and overwritten it (a channel without
+            # compare-and-set, or a listing adopted at a restart). ``at`` is the time of the
+            # change's newest event, so it dates our sale only when that event is ours.
+            return None
         if listing != want:
             return None
         return Synced(target.version, target.available, want, known.at, known.folded, known.folded_at)
@@ -304,6 +321,7 @@ class ChannelSync:
         for sku, known in synced.items():
             if known.version > self.newest_version(sku):
                 self.synced[sku] = known
+                self.restored.add(sku)
         for sku, target in pending.items():
             if target.version > self.newest_version(sku):
                 self.pending[sku] = target
@@ -342,7 +360,9 @@ class ChannelSync:
         for sku, target in targets.items():
             known = self.synced.get(sku)
             if known is not None and known.folded and (known.folded_at or 0) <= observed_at:
-                known = self.synced[sku] = replace(known, folded=0, folded_at=None)
+                self._log(sku, "cleared", known.version, units=-known.folded, folded=0)
+                known = replace(known, folded=0, folded_at=None)
+                self._believe(sku, known)
             if listed is not None and sku in listed and (known is None or (known.at or 0) <= observed_at):
                 if known is None:
                     self.observed[sku] = listed[sku]
@@ -491,6 +511,8 @@ class ChannelSync:
         self.uncertain.pop(sku, None)
         self.reconciled.pop(sku, None)
         self.rounds.pop(sku, None)
+        self.restored.discard(sku)
+        self._beliefs.pop(sku, None)  # the acknowledged record carries it
         for book, before in ((self.heard, heard_at_send[0]), (self.unsure, heard_at_send[1])):
             during = book.pop(sku, 0) - before
             if during > 0:
@@ -533,15 +555,45 @@ class ChannelSync:
             if seen is not None:
                 candidates += [seen - k for k in range(heard + unsure + 1)]
             unheard = unheard_change(reading, candidates)
+            if sku in self.restored and unheard:
+                # What a crash lost (own sales heard, a push that landed) explains it as well as an
+                # unheard sale does, and a wrong fold would never be paid off: adopt the reading.
+                self._log(sku, "adopted", known.version, reading=reading, units=-unheard)
+                unheard = 0
+            elif unheard:
+                self._log(
+                    sku,
+                    "folded",
+                    known.version,
+                    reading=reading,
+                    units=-unheard,
+                    candidates=sorted(set(candidates))[-8:],
+                    folded=known.folded + unheard,
+                )
             self.counters["cas_folded_units"] -= unheard
-            self.synced[sku] = replace(
+            self._believe(sku, replace(
                 known,
                 listed=reading,
                 at=now,
                 folded=known.folded + unheard,
                 folded_at=now if unheard else known.folded_at,
-            )
+            ))  # fmt: skip
+        self.restored.discard(sku)
         self._again(send, corrected)
+
+    def _believe(self, sku: str, known: Synced) -> None:
+        """Change what the channel is believed to list outside an acknowledgement: durable next."""
+        self.synced[sku] = self._beliefs[sku] = known
+
+    def take_beliefs(self) -> dict[str, Synced]:
+        """Beliefs changed since the last call (fold payments, re-reads, cleared folds), for the
+        caller to make durable after ``offer``, ``record`` or ``correct``; a crash before that write
+        leaves a belief marked ``restored`` at the next start, which is safe (module doc)."""
+        taken, self._beliefs = self._beliefs, {}
+        return taken
+
+    def _log(self, sku: str, event: str, version: int, **detail: Any) -> None:
+        self.fold_log.append({"at": self.clock(), "sku": sku, "event": event, "version": version, **detail})
 
     def _await_hearing(
         self, send: Send, heard_at_send: int, now: float, out: Recorded, corrected: bool

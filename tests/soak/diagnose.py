@@ -51,5 +51,6 @@ def diagnose(
                 "sales_on_this_channel": sales,
                 "audit_tail": trail,
             }
-        out[cid] = {"stats": ray.get(handle.stats.remote(), timeout=30), "skus": per_sku}
+        folds = ray.get(handle.fold_log.remote(shown), timeout=30)
+        out[cid] = {"stats": ray.get(handle.stats.remote(), timeout=30), "skus": per_sku, "folds": folds}
     return out
