@@ -109,6 +109,30 @@ class EngineConfig(_Section):
         return int(self.idempotency_ttl_hours * 3600)
 
 
+class HistoryConfig(_Section):
+    """``[history]``: the audit trail archived to PostgreSQL (``engine.history``, ``actors.archiver``).
+
+    Without ``postgres_url`` nothing is archived and history is what the Redis audit streams keep
+    (``store.audit_maxlen`` entries per vshard stream, approximately).
+    """
+
+    postgres_url: SecretStr | None = None
+    """A libpq URL. A secret (it may carry a password): shown masked, never logged."""
+    batch: int = Field(5000, ge=1, le=100_000)
+    """Stream entries the archiver reads and writes in one PostgreSQL transaction, at most."""
+    interval_s: float = Field(0.5, gt=0, le=60)
+    """Pause between archiver rounds once it has caught up (no pause while a backlog remains)."""
+    keep_in_redis_s: float = Field(300.0, ge=0, le=30 * 86_400)
+    """Archived entries stay in Redis this long, so reads of recent history stay on Redis; only
+    archived entries older than this are trimmed."""
+    max_lag_s: float = Field(60.0, gt=0, le=86_400)
+    """``/healthz`` reports ``degraded`` when the oldest unarchived entry is older than this."""
+
+    def url(self) -> str | None:
+        """The URL itself, for the one place that connects."""
+        return None if self.postgres_url is None else self.postgres_url.get_secret_value()
+
+
 class RateLimit(_Section):
     per_second: float = Field(gt=0)
     burst: float = Field(gt=0)
@@ -162,6 +186,7 @@ class Config(_Section):
     store: StoreConfig = StoreConfig()
     gateway: GatewayConfig = GatewayConfig()
     engine: EngineConfig = EngineConfig()
+    history: HistoryConfig = HistoryConfig()
     channels: list[ChannelConfig] = []
 
     def channel(self, channel_id: str) -> ChannelConfig | None:
@@ -238,7 +263,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         raw.setdefault("store", {})["redis_url"] = env["SKUSYNC_REDIS_URL"]
     if "SKUSYNC_ADMIN_TOKEN" in env:
         raw.setdefault("gateway", {})["admin_token"] = env["SKUSYNC_ADMIN_TOKEN"]
-    for section in ("store", "gateway", "engine"):
+    for section in ("store", "gateway", "engine", "history"):
         prefix = f"SKUSYNC_{section.upper()}_"
         for name, value in env.items():
             if name.startswith(prefix):
@@ -256,5 +281,5 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
 
 _STRINGS = {
     "redis_url", "admin_token", "host", "key_prefix", "webhook_secret", "access_token", "base_url",
-    "api_version", "location_id", "link_host", *SECRET_KEYS,
+    "api_version", "location_id", "link_host", "postgres_url", *SECRET_KEYS,
 }  # fmt: skip

@@ -1,0 +1,119 @@
+"""The audit streams as the archiver and the history pages read them: ids, keys, unread tails.
+
+A position in history is ``(ms, seq, vshard)``: the stream entry id (Redis server time in ms and a
+sequence) and the stream it is in. Ids of one Redis compare across streams, the vshard breaks ties,
+so the triple orders every entry of the deployment once and for all (newest = largest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from engine.store.keys import Keys
+
+INVALID_VSHARD = -1
+"""The stream of marketplace lines refused at the edge (one per deployment) is archived as vshard -1."""
+
+Position = tuple[int, int, int]
+"""``(ms, seq, vshard)``."""
+Cursor = tuple[int, int]
+"""Per vshard: the newest ``(ms, seq)`` archived; ``(0, 0)`` before anything was."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    vshard: int
+    ms: int
+    seq: int
+    doc: dict[str, Any]
+
+    @property
+    def position(self) -> Position:
+        return (self.ms, self.seq, self.vshard)
+
+
+@dataclass
+class Tail:
+    """Entries read after each vshard's cursor; ``truncated``: vshards with more left unread."""
+
+    entries: dict[int, list[Entry]] = field(default_factory=dict)
+    truncated: set[int] = field(default_factory=set)
+
+    def all(self) -> list[Entry]:
+        return [e for es in self.entries.values() for e in es]
+
+    def __len__(self) -> int:
+        return sum(len(es) for es in self.entries.values())
+
+
+def stream_key(keys: Keys, vshard: int) -> str:
+    return f"{keys.prefix}:invalid" if vshard == INVALID_VSHARD else keys.audit(vshard)
+
+
+def vshards_of(vshards: int) -> list[int]:
+    """Every stream the archiver drains: each vshard's, then the refused lines'."""
+    return [*range(vshards), INVALID_VSHARD]
+
+
+def parse_id(raw: bytes | str) -> Cursor:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def decode(fields: dict[bytes, bytes]) -> dict[str, Any]:
+    """The entry's ``d`` JSON; an entry nothing could parse is kept, as ``{"raw": ...}``, rather than
+    skipped: skipping would stall the cursor behind it or lose it."""
+    raw = fields.get(b"d", b"")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = None
+    return value if isinstance(value, dict) else {"raw": raw.decode(errors="replace")}
+
+
+async def read_tails(
+    redis: aioredis.Redis,
+    keys: Keys,
+    cursors: dict[int, Cursor],
+    vshards: Sequence[int],
+    budget: int,
+    first: int = 64,
+) -> Tail:
+    """The entries after each vshard's cursor (exclusive), oldest first, about ``budget`` in all.
+
+    Two pipelined rounds: ``first`` entries (at most) of every stream, then what is left of the
+    budget shared by the streams that had more, so one hot stream is not read 64 at a time while
+    a thousand quiet ones cost one round trip.
+    """
+    tail = Tail()
+    first = max(1, min(first, budget // max(1, len(vshards)) or 1))
+    await _round(redis, keys, cursors, list(vshards), first, tail)
+    left = budget - len(tail)
+    more = sorted(tail.truncated)
+    if more and left > 0:
+        tail.truncated.clear()
+        share = max(1, left // len(more))
+        await _round(redis, keys, cursors, more, share, tail)
+    return tail
+
+
+async def _round(
+    redis: aioredis.Redis, keys: Keys, cursors: dict[int, Cursor], vshards: list[int], count: int, tail: Tail
+) -> None:
+    pipe = redis.pipeline(transaction=False)
+    for vs in vshards:
+        known = tail.entries.get(vs)
+        ms, seq = (known[-1].ms, known[-1].seq) if known else cursors.get(vs, (0, 0))
+        pipe.xrange(stream_key(keys, vs), min=f"({ms}-{seq}", count=count)
+    for vs, rows in zip(vshards, await pipe.execute(), strict=True):
+        got = [Entry(vs, *parse_id(raw_id), decode(fields)) for raw_id, fields in rows or ()]
+        if got:
+            tail.entries.setdefault(vs, []).extend(got)
+        if len(got) >= count:
+            tail.truncated.add(vs)
