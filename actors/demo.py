@@ -4,7 +4,7 @@ Simulated Shopify and WooCommerce stores sell from one master stock of 5,000 SKU
 few hot ones that sell out. Every sale goes the real way: the store's signed webhook to the gateway,
 the shards' decision, the fan-out to the channel actors, the rate-limited pushes to the other
 stores. The report says, per channel, what was offered, sold, refused, oversold (sold by the channel
-after master ran out), how long the other stores took to learn of each sale (``adapters.sim_lag``),
+after master ran out), how long the other stores took to learn of each sale (``adapters.sim.lag``),
 and what the channel's API refused us (429s) or we gave up on (dead letters); then the master
 invariants: initial - accepted = final, nothing negative, and every store converged.
 """

@@ -8,7 +8,7 @@ in total over 5,000 SKUs, some demand on hot SKUs. Our channel actors budget wit
 defaults (Shopify 100 points/s, burst 1,000, at 0.9 safety; WooCommerce 5 requests/s, burst 10, a
 guess since core publishes none) unless ``--woo-rate`` overrides it.
 
-Lag is defined in ``adapters.sim_lag`` (sale on store A at t -> first quantity received by store B
+Lag is defined in ``adapters.sim.lag`` (sale on store A at t -> first quantity received by store B
 at or after t reflecting it). Per channel: p50/p99/max lag, samples, sales not reflected by the end,
 requests, SKU updates acked, 429s (or Shopify ``Throttled``) seen by the simulator in total and after
 the warm-up (steady state: there is no other client, so every one is caused by our own traffic).

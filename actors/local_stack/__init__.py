@@ -17,7 +17,7 @@ account, fresh secrets), starts the store (embedded unless ``redis_url``), store
 catalog and its seeded listing as already synced, starts the channel actors, then the shards with
 fan-out, seeds master stock with ``stock_set`` events, serves the gateway on a thread and gets a
 shopper loop ready. ``stop()`` kills every detached actor it created, stops every thread, and shuts
-Ray down if it started it. Simulator figures (``adapters.sim_lag``) and the per-channel run report
+Ray down if it started it. Simulator figures (``adapters.sim.lag``) and the per-channel run report
 (``actors.local_stack.report``) read from the stack after a run.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.local_stack.stack import LocalStack
-from adapters.sim_lag import ChannelRecord, measure, percentile
+from adapters.sim.lag import ChannelRecord, measure, percentile
 from engine.channel_sync import rules_for
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from adapters.sim_shoppers import ShopperConfig, SimulatedShoppers, deliver_once
+from adapters.sim.shoppers import ShopperConfig, SimulatedShoppers, deliver_once
 
 
 class ShopperLoop:

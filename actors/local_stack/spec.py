@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.shopify.outbound import gid
-from adapters.shopify.simulator import ShopifySimulator
-from adapters.sim_core import Faults
-from adapters.woocommerce.simulator import WooCommerceSimulator
+from adapters.shopify.sim.app import ShopifySimulator
+from adapters.sim.core import Faults
+from adapters.woocommerce.sim.app import WooCommerceSimulator
 from engine.channel_sync import rules_for
 from engine.config import ChannelConfig, Config, EngineConfig, GatewayConfig, StoreConfig
 

@@ -23,8 +23,8 @@ from actors.local_stack.shoppers import ShopperLoop
 from actors.local_stack.spec import Account, StackSpec, build_config, make_account, seed_simulator
 from actors.runtime import ensure_channels, ensure_shards, kill_channels, kill_shards, start_ray
 from actors.shard_client import ShardClient
-from adapters.sim_core import serve_in_thread
-from adapters.sim_shoppers import ShopperConfig
+from adapters.sim.core import serve_in_thread
+from adapters.sim.shoppers import ShopperConfig
 from engine.channel_records import Synced
 from engine.channel_sync import rules_for
 from engine.config import Config

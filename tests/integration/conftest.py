@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import redis
 
-from adapters.sim_core import serve_in_thread
+from adapters.sim.core import serve_in_thread
 from engine.config import Config
 from tests.integration.support import Gw, gateway_config, new_prefix, running_gateway
 

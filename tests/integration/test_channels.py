@@ -13,8 +13,8 @@ import ray
 import redis
 
 from actors.runtime import NAMESPACE, channel_name, ensure_channels, kill_channels
-from adapters.shopify.simulator import ShopifySimulator
-from adapters.woocommerce.simulator import WooCommerceSimulator
+from adapters.shopify.sim.app import ShopifySimulator
+from adapters.woocommerce.sim.app import WooCommerceSimulator
 from engine.channel_sync import rules_for
 from engine.config import ChannelConfig, Config, StoreConfig
 from engine.store.keys import Keys

@@ -22,9 +22,9 @@ from actors.runtime import (
     shard_name,
 )
 from actors.shard_client import ShardClient
-from adapters.shopify.simulator import ShopifySimulator
-from adapters.sim_core import serve_in_thread
-from adapters.woocommerce.simulator import WooCommerceSimulator
+from adapters.shopify.sim.app import ShopifySimulator
+from adapters.sim.core import serve_in_thread
+from adapters.woocommerce.sim.app import WooCommerceSimulator
 from engine.config import ChannelConfig, Config, EngineConfig, StoreConfig
 from engine.routing import ShardMap
 from tests.conftest import REDIS_URL

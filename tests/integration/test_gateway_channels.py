@@ -19,8 +19,8 @@ import redis
 
 from actors.cli import main
 from actors.runtime import ensure_channels, kill_channels
-from adapters.shopify.simulator import ShopifySimulator
-from adapters.sim_core import serve_in_thread
+from adapters.shopify.sim.app import ShopifySimulator
+from adapters.sim.core import serve_in_thread
 from engine.config import Config
 from tests.conftest import REDIS_URL
 from tests.integration.support import listed, new_prefix, running_gateway, wait_until

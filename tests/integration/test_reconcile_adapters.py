@@ -12,8 +12,8 @@ import pytest
 
 from adapters.base import adapter_for
 from adapters.reading import ReadStats
-from adapters.shopify.simulator import ShopifySimulator
-from adapters.woocommerce.simulator import WooCommerceSimulator
+from adapters.shopify.sim.app import ShopifySimulator
+from adapters.woocommerce.sim.app import WooCommerceSimulator
 from engine.config import ChannelConfig
 from engine.reconcile import ChannelOrder
 

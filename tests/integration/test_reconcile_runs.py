@@ -41,7 +41,7 @@ from actors.runtime import (
     kill_supervisor,
 )
 from actors.shard_client import ShardClient
-from adapters.sim_core import serve_in_thread
+from adapters.sim.core import serve_in_thread
 from engine.config import Config
 from engine.routing import ShardMap
 from tests.conftest import REDIS_URL, delete_prefix

@@ -25,8 +25,8 @@ from actors.runtime import (
     supervisor_spec,
 )
 from actors.shard_client import ShardClient
-from adapters.sim_core import serve_in_thread
-from adapters.woocommerce.simulator import WooCommerceSimulator
+from adapters.sim.core import serve_in_thread
+from adapters.woocommerce.sim.app import WooCommerceSimulator
 from engine.config import Config, ConfigError
 from engine.routing import ShardMap
 from engine.store import Keys

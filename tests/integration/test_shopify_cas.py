@@ -16,7 +16,7 @@ import ray
 from actors.runtime import ensure_channels, kill_channels
 from adapters.base import ListingUpdate
 from adapters.shopify.outbound import ShopifyOutbound
-from adapters.shopify.simulator import ShopifySimulator
+from adapters.shopify.sim.app import ShopifySimulator
 from engine.config import ChannelConfig, Config, StoreConfig
 from tests.conftest import REDIS_URL
 from tests.integration.support import wait_until

@@ -20,7 +20,7 @@ import pytest
 
 from adapters.base import adapter_for
 from adapters.reading import ReadStats
-from adapters.shopify.simulator import ShopifySimulator
+from adapters.shopify.sim.app import ShopifySimulator
 from engine.config import ChannelConfig
 from engine.reconcile import ChannelOrder, backfill_events
 from tests.integration.support import SHOP_SECRET, Gw, wait_until

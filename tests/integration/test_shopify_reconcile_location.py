@@ -12,7 +12,7 @@ import pytest
 
 from adapters.reading import ReadStats
 from adapters.shopify.reconcile import ShopifyReconcile
-from adapters.shopify.simulator import ShopifySimulator
+from adapters.shopify.sim.app import ShopifySimulator
 from engine.config import ChannelConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

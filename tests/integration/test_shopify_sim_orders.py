@@ -23,7 +23,7 @@ from starlette.routing import Route
 from adapters.base import adapter_for
 from adapters.reading import ReadStats
 from adapters.shopify.orders_read import ORDERS, page_cost
-from adapters.shopify.simulator import ShopifySimulator
+from adapters.shopify.sim.app import ShopifySimulator
 from engine.config import ChannelConfig
 from engine.reconcile import ChannelOrder
 

@@ -20,9 +20,9 @@ from starlette.routing import Route
 
 from adapters.base import ListingUpdate
 from adapters.shopify.outbound import ShopifyOutbound
-from adapters.shopify.simulator import ShopifySimulator
+from adapters.shopify.sim.app import ShopifySimulator
 from adapters.woocommerce.outbound import WooCommerceOutbound
-from adapters.woocommerce.simulator import WooCommerceSimulator
+from adapters.woocommerce.sim.app import WooCommerceSimulator
 from engine.config import ChannelConfig
 
 pytestmark = pytest.mark.timeout(60)

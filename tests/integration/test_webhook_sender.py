@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from adapters.sim_core import serve_in_thread
-from adapters.webhook_sender import WebhookError, WebhookSender
+from adapters.sim.core import serve_in_thread
+from adapters.sim.webhook_sender import WebhookError, WebhookSender
 
 
 async def echo(request: Request) -> Response:

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.woocommerce.sim_flows import FLOWS, FlowConfig, WooFlows
-from adapters.woocommerce.simulator import WooCommerceSimulator
+from adapters.woocommerce.sim.app import WooCommerceSimulator
+from adapters.woocommerce.sim.flows import FLOWS, FlowConfig, WooFlows
 from tests.integration.support import WOO_SECRET, Gw, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -20,7 +20,7 @@ from adapters.base import ListingUpdate
 from adapters.reading import ReadStats
 from adapters.woocommerce.outbound import WooCommerceOutbound
 from adapters.woocommerce.reconcile import WooCommerceReconcile
-from adapters.woocommerce.simulator import WooCommerceSimulator
+from adapters.woocommerce.sim.app import WooCommerceSimulator
 from engine.config import ChannelConfig
 from engine.reconcile import ChannelOrder
 from tests.integration.support import wait_until

@@ -9,7 +9,7 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
-from adapters.sim_core import SimOrder
+from adapters.sim.core import SimOrder
 from tests.soak.checks import _answered, _decided_once, _once
 from tests.soak.memory import summarise
 

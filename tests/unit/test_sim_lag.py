@@ -1,4 +1,4 @@
-"""Lag and oversell measurement (``adapters.sim_lag``) on hand-made simulator records."""
+"""Lag and oversell measurement (``adapters.sim.lag``) on hand-made simulator records."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from adapters.sim_lag import ChannelRecord, measure, percentile
+from adapters.sim.lag import ChannelRecord, measure, percentile
 
 
 def line(sku: str, available: int, version: int, requested: int = 1, accepted: int = 1) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import itertools
 import pytest
 
 from adapters.woocommerce.inbound import WooCommerceInbound
-from adapters.woocommerce.simulator import WooCommerceSimulator
+from adapters.woocommerce.sim.app import WooCommerceSimulator
 from engine.config import ChannelConfig
 from engine.ledger import Ledger
 from engine.routing import ShardMap

@@ -36,7 +36,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.sim_core import SimulatedStore
+from adapters.sim.core import SimulatedStore
 
 Listed = Callable[[str, int], int]
 """``(sku, master available) -> units the channel lists`` (its buffer rules)."""

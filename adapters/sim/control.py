@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.sim_core import Faults, SimOrder, SimulatedShoppers, SimulatedStore
-from adapters.sim_shoppers import ShopperConfig, deliver_once
+from adapters.sim.core import Faults, SimOrder, SimulatedShoppers, SimulatedStore
+from adapters.sim.shoppers import ShopperConfig, deliver_once
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]

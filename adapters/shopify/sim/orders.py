@@ -66,12 +66,12 @@ from adapters.shopify.orders_read import (
     page_cost,
     refund_lines_cost,
 )
-from adapters.webhook_sender import WebhookError, WebhookSender
+from adapters.sim.webhook_sender import WebhookError, WebhookSender
 
 if TYPE_CHECKING:
-    from adapters.shopify.sim_graphql import ShopifyGraphQL
-    from adapters.shopify.simulator import ShopifySimulator
-    from adapters.sim_core import SimOrder
+    from adapters.shopify.sim.app import ShopifySimulator
+    from adapters.shopify.sim.graphql import ShopifyGraphQL
+    from adapters.sim.core import SimOrder
 
 ORDER_WINDOW_S = 60 * 86400
 """Orders older than this are invisible without the ``read_all_orders`` scope."""

@@ -5,7 +5,7 @@ This is not a GraphQL engine. It recognises the two root fields by name, reads t
 reports problems, charges a calculated cost against a leaky bucket, and answers with a fixed selection
 (the fields ``adapters.shopify.outbound`` asks for). Anything else gets a GraphQL error.
 
-Inventory follows 2026-04 and later (the only versions the shop serves, ``sim_inventory``): the
+Inventory follows 2026-04 and later (the only versions the shop serves, ``sim.inventory``): the
 mutation needs ``@idempotent(key:)`` and a ``changeFromQuantity`` on every quantity, writes only
 where the location still holds it, replays a repeated key; ``productVariants`` and ``nodes(ids:)``
 answer ``inventoryLevel(locationId:)`` per location. Each rule cites its source where it is made.
@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from adapters.shopify.outbound import level_read_cost, mutation_cost
-from adapters.shopify.sim_input import input_problems
-from adapters.shopify.sim_inventory import (
+from adapters.shopify.sim.inputs import input_problems
+from adapters.shopify.sim.inventory import (
     NODES_RE,
     IdempotencyKeys,
     Locations,
@@ -31,7 +31,7 @@ from adapters.shopify.sim_inventory import (
     level_answer,
     level_selection,
 )
-from adapters.sim_core import SimulatedStore, TokenBucket
+from adapters.sim.core import SimulatedStore, TokenBucket
 
 SET_RE = re.compile(r"\binventorySetQuantities\s*\(\s*input\s*:\s*\$(\w+)\s*\)")
 VARIANTS_RE = re.compile(r"\bproductVariants\s*\(([^)]*)\)")
@@ -104,7 +104,7 @@ class ShopifyGraphQL:
         2026-04) says that on a mismatch "the mutation will fail with a CHANGE_FROM_QUANTITY_STALE
         error", which reads as the whole call, so the stricter behaviour is the default."""
         self.orders: Any = None
-        """The order reads (``adapters.shopify.sim_orders.OrdersGraphQL``), set by the simulator."""
+        """The order reads (``adapters.shopify.sim.orders.OrdersGraphQL``), set by the simulator."""
 
     def execute(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         if (m := SET_RE.search(query)) and query.lstrip().startswith("mutation"):

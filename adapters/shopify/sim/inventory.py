@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from adapters.sim_core import SimulatedStore
+from adapters.sim.core import SimulatedStore
 
 SERVED_VERSIONS: tuple[str, ...] = ("2026-04", "2026-07", "2026-10")
 """Stable versions the simulated shop serves, oldest first (../shared/MARKETPLACES.md, Shopify:

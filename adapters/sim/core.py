@@ -13,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from adapters.sim_shoppers import ShopperConfig, SimulatedShoppers
+from adapters.sim.shoppers import ShopperConfig, SimulatedShoppers
 
 __all__ = [
     "Faults",
@@ -43,7 +43,7 @@ class SimOrder:
 
     ``decision`` is the gateway's answer for the order's event when the delivery returned one (its
     ``lines`` carry master's ``accepted`` units, ``available`` and ``version`` after the sale): what
-    lag and oversell measurement (``adapters.sim_lag``) compare the channels against.
+    lag and oversell measurement (``adapters.sim.lag``) compare the channels against.
     ``answered_at`` is when the delivery ended (answer, error or timeout).
     """
 

@@ -7,7 +7,7 @@ quantity, changeFromQuantity}. ``ignoreCompareQuantity`` and ``compareQuantity``
 compareQuantity and ignoreCompareQuantity fields": shopify.dev changelog "New compare and swap
 syntax for the inventorySetQuantities mutation", 2025-12-12, effective 2026-04), so sending them
 is a coercion error like any undefined field. ``changeFromQuantity`` is a nullable ``Int`` in the
-schema: leaving it out passes coercion and is refused by the mutation itself (``sim_graphql``).
+schema: leaving it out passes coercion and is refused by the mutation itself (``sim.graphql``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 the stock core's functions move, and the order webhooks core fires.
 
 Sources are WooCommerce core files (woocommerce/woocommerce, plugins/woocommerce/includes/), named at
-each rule; the stock rules themselves are in ``sim_orders`` and ``sim_catalog``.
+each rule; the stock rules themselves are in ``sim.orders`` and ``sim.catalog``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adapters.sim_control import ExposeTransport, control_routes, with_faults
-from adapters.sim_core import Faults, SimOrder, SimulatedShoppers, SimulatedStore, TokenBucket
-from adapters.webhook_sender import WebhookError, WebhookSender
+from adapters.sim.control import ExposeTransport, control_routes, with_faults
+from adapters.sim.core import Faults, SimOrder, SimulatedShoppers, SimulatedStore, TokenBucket
+from adapters.sim.webhook_sender import WebhookError, WebhookSender
 from adapters.woocommerce.inbound import signature
-from adapters.woocommerce.sim_catalog import DEFAULT_TZ_OFFSET_S, WooCatalog, error, page_of, parse_date
-from adapters.woocommerce.sim_flows import FlowConfig, WooFlows
-from adapters.woocommerce.sim_orders import FIRST_FLOW_ORDER, OrderError, WooOrder, WooOrders
+from adapters.woocommerce.sim.catalog import DEFAULT_TZ_OFFSET_S, WooCatalog, error, page_of, parse_date
+from adapters.woocommerce.sim.flows import FlowConfig, WooFlows
+from adapters.woocommerce.sim.orders import FIRST_FLOW_ORDER, OrderError, WooOrder, WooOrders
 
 API = "/wp-json/wc/v3"
 MAX_WEBHOOK_FAILURES = 5
@@ -42,7 +42,7 @@ class WooCommerceSimulator:
     - ``POST /products/batch`` and ``/products/{id}/variations/batch``: ``update`` items
       ``{"id", "manage_stock"?, "stock_quantity"?}``, answered per item in order (unknown ids get
       ``{"id", "error": {...}}``); more than ``batch_limit`` items answer 413
-      (``WC_REST_Controller::check_batch_limit``). Stock moves as ``sim_catalog`` describes
+      (``WC_REST_Controller::check_batch_limit``). Stock moves as ``sim.catalog`` describes
       (parent-managed variations, splits, shadow writes).
     - ``GET /products``, ``/products/{id}/variations``: pages of ``per_page`` (1..100) with
       ``X-WP-Total`` / ``X-WP-TotalPages``, ascending by id.
@@ -55,9 +55,9 @@ class WooCommerceSimulator:
     - ``GET`` / ``PUT /orders/{id}`` (``status``, ``set_paid``), ``POST /orders`` (``line_items`` by
       ``sku``, ``status`` default pending, ``set_paid``), ``GET`` / ``POST /orders/{id}/refunds``
       (``line_items`` ``[{"id", "quantity"}]``, ``api_restock`` default true, ``reason``).
-    - ``/_sim/...``: the shared control surface (``adapters.sim_control``), and ``POST /_sim/flows``
-      (a ``sim_flows.FlowConfig`` plus ``duration_s`` / ``max_flows``), ``GET /_sim/flows``,
-      ``POST /_sim/flows/stop``: simulated shoppers and merchant running ``sim_flows``.
+    - ``/_sim/...``: the shared control surface (``adapters.sim.control``), and ``POST /_sim/flows``
+      (a ``sim.flows.FlowConfig`` plus ``duration_s`` / ``max_flows``), ``GET /_sim/flows``,
+      ``POST /_sim/flows/stop``: simulated shoppers and merchant running ``sim.flows``.
 
     Webhooks: with ``webhook_url`` set, every order change made through the REST API fires
     ``order.created`` (``woocommerce_new_order``) or ``order.updated`` (``woocommerce_update_order``,

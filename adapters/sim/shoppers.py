@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from adapters.webhook_sender import WebhookError, WebhookSender
+from adapters.sim.webhook_sender import WebhookError, WebhookSender
 
 if TYPE_CHECKING:
-    from adapters.sim_core import SimOrder, SimulatedStore
+    from adapters.sim.core import SimOrder, SimulatedStore
 
 SHORT_WAIT_S = 0.05
 """Gaps between orders shorter than this are slept through; ``stop`` is seen after them."""

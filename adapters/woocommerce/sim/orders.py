@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.sim_core import SimOrder, SimulatedStore
-from adapters.woocommerce.sim_catalog import WooCatalog, wc_date
+from adapters.sim.core import SimOrder, SimulatedStore
+from adapters.woocommerce.sim.catalog import WooCatalog, wc_date
 
 REDUCED_STOCK = "_reduced_stock"
 RESTOCKED = "_restock_refunded_items"

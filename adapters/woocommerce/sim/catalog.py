@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from adapters.sim_core import Listing, SimulatedStore, listings_from
+from adapters.sim.core import Listing, SimulatedStore, listings_from
 
 DEFAULT_TZ_OFFSET_S = -5 * 3600
 """The simulated site's timezone: UTC-5, so a store west of UTC is what the tests see by default."""

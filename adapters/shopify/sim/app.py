@@ -14,9 +14,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.shopify.outbound import mutation_cost
-from adapters.shopify.sim_graphql import ShopifyGraphQL
-from adapters.shopify.sim_inventory import Locations, served_version
-from adapters.shopify.sim_orders import (
+from adapters.shopify.sim.graphql import ShopifyGraphQL
+from adapters.shopify.sim.inventory import Locations, served_version
+from adapters.shopify.sim.orders import (
     MerchantConfig,
     OrdersGraphQL,
     ShopOrderBook,
@@ -24,8 +24,8 @@ from adapters.shopify.sim_orders import (
     SimulatedMerchants,
     deliver,
 )
-from adapters.sim_control import ExposeTransport, control_routes, with_faults
-from adapters.sim_core import Faults, SimOrder, SimulatedShoppers, SimulatedStore, TokenBucket, listings_from
+from adapters.sim.control import ExposeTransport, control_routes, with_faults
+from adapters.sim.core import Faults, SimOrder, SimulatedShoppers, SimulatedStore, TokenBucket, listings_from
 
 VERSION_RE = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
 BAD_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
@@ -45,12 +45,12 @@ class ShopifySimulator:
     """One simulated shop, served as an ASGI app at ``self.app``.
 
     - ``POST /admin/api/{version}/graphql.json`` (header ``X-Shopify-Access-Token``): the
-      ``inventorySetQuantities`` mutation and the ``productVariants`` query (see ``sim_graphql``),
+      ``inventorySetQuantities`` mutation and the ``productVariants`` query (see ``sim.graphql``),
       charged against a cost bucket of ``maximum_available`` points restored at ``restore_rate``/s
       (a mutation costs 10 + ``mutation_cost_per_quantity`` per quantity, 0 as published);
       an over-budget call answers ``errors[{message: "Throttled"}]`` with HTTP ``throttle_status``.
       Every answer carries ``extensions.cost.throttleStatus``.
-    - the ``orders`` connection, ``order(id:)`` and ``refund(id:)`` (``adapters.shopify.sim_orders``),
+    - the ``orders`` connection, ``order(id:)`` and ``refund(id:)`` (``adapters.shopify.sim.orders``),
       with the 60-day window unless ``read_all_orders``.
     - ``GET /admin/api/{version}/orders.json``: refused with 403 unless ``legacy_rest_orders`` (an app
       from before the rule): "Starting April 1 2025, all new public apps submitted to the App Store
@@ -59,7 +59,7 @@ class ShopifySimulator:
       our adapter off REST. With ``legacy_rest_orders`` it serves the REST order list, ascending by
       id, behind REST's request bucket (``rest_bucket`` = (size, leak/s), answering 429 +
       ``Retry-After`` and ``X-Shopify-Shop-Api-Call-Limit``), paged by ``since_id``.
-    - ``/_sim/...``: the shared control surface (``adapters.sim_control``), plus merchant actions on
+    - ``/_sim/...``: the shared control surface (``adapters.sim.control``), plus merchant actions on
       orders: ``POST /_sim/orders/{id}/edit`` ``{sku, quantity, restock}``, ``.../cancel``
       ``{restock}``, ``.../refund`` ``{lines: [{sku, quantity}], restock_type}`` (each with an
       optional ``gateway_url``: without one the webhooks are recorded as dropped), ``GET
@@ -69,7 +69,7 @@ class ShopifySimulator:
 
     A wrong token answers 401; an unknown API version 404; a body without a ``query`` 400.
 
-    Inventory as Shopify 2026-04+ keeps it (``sim_graphql``, ``sim_inventory``): two locations,
+    Inventory as Shopify 2026-04+ keeps it (``sim.graphql``, ``sim.inventory``): two locations,
     ``location_id`` (the listings shoppers buy from and pushes set) and ``other_locations``, each
     with its own quantities (a seed item's ``locations``: ``{location gid: quantity}`` stocks it
     there); GraphQL answers carry ``X-Shopify-API-Version`` with the version served, which for a

@@ -1,6 +1,6 @@
 """Simulated shoppers and a merchant acting on a ``WooCommerceSimulator``: the order flows core supports.
 
-Each step changes the simulated store as core would (``sim_orders``: the stock moves with the status
+Each step changes the simulated store as core would (``sim.orders``: the stock moves with the status
 hooks and refunds) and sends the webhook core fires for it, rendered when sent, signed, to
 ``gateway_url``:
 
@@ -28,10 +28,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from adapters.webhook_sender import WebhookSender
+from adapters.sim.webhook_sender import WebhookSender
 
 if TYPE_CHECKING:
-    from adapters.woocommerce.simulator import WooCommerceSimulator
+    from adapters.woocommerce.sim.app import WooCommerceSimulator
 
 FLOWS = (
     "paid",
