@@ -8,7 +8,7 @@ from typing import Any
 
 import ray
 
-from actors.names import NAMESPACE, channel_name, shard_name
+from actors.names import NAMESPACE, archiver_name, channel_name, shard_name
 from engine.config import Config
 
 
@@ -18,10 +18,16 @@ async def check(
     """The health view, and new shard handles if shards had to be recreated (else None).
 
     View: ``{"status": "ok" | "degraded", "shards": {i: bool}, "channels": {id: bool}, "recreated":
-    [...], "checked_at"}``. A missing actor (killed for good, its name gone) is recreated through
+    [...], "checked_at"}``, and ``"archiver"`` (``archiver_stats``) when history is configured.
+    A missing actor (killed for good, its name gone) is recreated through
     ``actors.runtime``; one that is restarting answers later and is reported down meanwhile.
     """
-    from actors.runtime import ensure_channels, ensure_shards, pushable  # runtime imports the supervisor
+    from actors.runtime import (  # runtime imports the supervisor
+        ensure_archiver,
+        ensure_channels,
+        ensure_shards,
+        pushable,
+    )
 
     prefix, recreated, handles = config.store.key_prefix, [], None
     shard_names = {i: shard_name(prefix, i) for i in range(config.engine.shards)}
@@ -32,6 +38,13 @@ async def check(
     if any(not exists(n) for n in shard_names.values()):
         recreated += [f"shard-{i}" for i, n in shard_names.items() if not exists(n)]
         handles = await asyncio.to_thread(ensure_shards, config, redis_url, fan_out)
+    archiver = None
+    if config.history.postgres_url is not None:
+        name = archiver_name(prefix)
+        if not exists(name):
+            recreated.append("archiver")
+            await asyncio.to_thread(ensure_archiver, config, redis_url)
+        archiver = await archiver_stats(name, timeout_s)
     shards = {str(i): await ping(n, timeout_s) for i, n in shard_names.items()}
     channels = {cid: await ping(n, timeout_s) for cid, n in chan_names.items()}
     ok = all(shards.values()) and all(channels.values())
@@ -42,7 +55,19 @@ async def check(
         "recreated": recreated,
         "checked_at": time.time(),
     }
+    if archiver is not None:
+        view["archiver"] = archiver  # history only: its state never makes the deployment down
     return view, handles
+
+
+async def archiver_stats(name: str, timeout_s: float) -> dict[str, Any]:
+    """The archiver's ``stats()`` with ``alive: True``, or ``{"alive": False}``; never raises."""
+    try:
+        handle = ray.get_actor(name, namespace=NAMESPACE)
+        stats: dict[str, Any] = await asyncio.wait_for(handle.stats.remote(), timeout_s)
+    except Exception:  # dead, restarting, missing or slow
+        return {"alive": False}
+    return {"alive": True, **stats}
 
 
 def exists(name: str) -> bool:

@@ -18,3 +18,8 @@ def channel_name(key_prefix: str, channel_id: str) -> str:
 def supervisor_name(key_prefix: str) -> str:
     """Actor name of the deployment's supervisor."""
     return f"{key_prefix}-supervisor"
+
+
+def archiver_name(key_prefix: str) -> str:
+    """Actor name of the deployment's history archiver (only when ``[history] postgres_url`` is set)."""
+    return f"{key_prefix}-archiver"

@@ -9,10 +9,11 @@ from typing import Any
 
 import ray
 
+from actors.archiver import Archiver
 from actors.channel import ChannelActor
 from actors.channel_http import outbound_for
-from actors.deployment import ActorSpec, Deployment
-from actors.names import NAMESPACE, channel_name, shard_name, supervisor_name
+from actors.deployment import ActorSpec, Deployment, is_current, lookup
+from actors.names import NAMESPACE, archiver_name, channel_name, shard_name, supervisor_name
 from actors.shard import SkuShard
 from actors.supervisor import Supervisor
 from adapters.base import can_push, default_rate_guess, startup_warnings
@@ -187,7 +188,11 @@ def ensure_supervisor(config: Config, redis_url: str, fan_out: bool = True, ever
     re-arms its timers. ``fan_out`` is what it passes to ``ensure_shards`` when it recreates a lost
     shard. Called by a process starting the deployment, it first replaces a supervisor created
     with other settings: every setting but the gateway's, which it never reads.
+    With ``[history] postgres_url`` set, the archiver is brought to ``config``'s settings first
+    (``ensure_archiver``; ``skusync serve`` starts the deployment through here); without it, an
+    archiver left by an earlier configuration is stopped.
     """
+    ensure_archiver(config, redis_url)
     with Deployment(config.store.key_prefix, redis_url) as deployment:
         return deployment.supervisor(supervisor_spec(config, redis_url, fan_out, every_s))
 
@@ -208,3 +213,42 @@ def kill_supervisor(config: Config) -> None:
     """Remove the deployment's supervisor (tests, teardown)."""
     with contextlib.suppress(ValueError):
         ray.kill(ray.get_actor(supervisor_name(config.store.key_prefix), namespace=NAMESPACE))
+
+
+def archiver_spec(config: Config, redis_url: str) -> ActorSpec:
+    """The archiver as ``config`` wants it: it reads ``[history]``, the key prefix and vshards."""
+    args = (config, redis_url)
+    settings = ("archiver", config.history, config.store.key_prefix, config.engine.vshards, redis_url)
+    name = archiver_name(config.store.key_prefix)
+    return ActorSpec(name, Archiver, args, fingerprint(settings), "archiver")
+
+
+def ensure_archiver(config: Config, redis_url: str) -> Any | None:
+    """Handle to the deployment's ``Archiver`` when ``[history] postgres_url`` is set, else None.
+
+    Detached and ``max_restarts=-1`` like the other actors. From a driver, an archiver created
+    with other settings is replaced, and one left running without ``postgres_url`` is stopped;
+    inside an actor (the supervisor recreating a lost one) it only creates a missing one. Two
+    archivers alive at once during a replacement are harmless (``engine.history.archive``).
+    """
+    with Deployment(config.store.key_prefix, redis_url) as deployment:
+        name = archiver_name(config.store.key_prefix)
+        if config.history.postgres_url is None:
+            if deployment.replacing and deployment.stop(name, close=True):
+                deployment.records.drop([name])
+            return None
+        spec = archiver_spec(config, redis_url)
+        handle = lookup(name)
+        known = deployment.records.read()
+        if deployment.replacing and handle is not None and not is_current(handle, spec, known):
+            deployment.stop_supervisor()  # it would recreate the archiver with the old settings
+            deployment.stop(name, close=True)
+        handle = deployment.found_or_created(spec)
+        ray.get(handle.ping.remote())
+        return handle
+
+
+def kill_archiver(config: Config) -> None:
+    """Remove the deployment's archiver (tests, teardown)."""
+    with contextlib.suppress(ValueError):
+        ray.kill(ray.get_actor(archiver_name(config.store.key_prefix), namespace=NAMESPACE))

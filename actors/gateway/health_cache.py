@@ -38,6 +38,8 @@ class Health:
     reason: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
     """For operators (the admin routes), never in the unauthenticated answer."""
+    warning: str = ""
+    """Serving, but something needs a look (history archiving behind): 200 ``degraded``."""
 
 
 Probe = Callable[[], Awaitable[Health]]
@@ -86,6 +88,8 @@ class HealthCache:
             return 503, {"status": "unavailable", "reason": f"health last checked {age:.0f} s ago"}
         if not self.last.ok:
             return 503, {"status": "unavailable", "reason": self.last.reason}
+        if self.last.warning:
+            return 200, {"status": "degraded", "reason": self.last.warning}
         return 200, {"status": "ok"}
 
     async def refresh(self) -> None:

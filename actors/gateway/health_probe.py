@@ -35,7 +35,7 @@ class GatewayProbe:
             if self.seen_supervisor:
                 return Health(False, "the supervisor is not answering")
             return Health(True)
-        return judge_view(view)
+        return judge_view(view, gateway.config.history.max_lag_s)
 
     async def _view(self) -> dict[str, Any] | None:
         handle = await supervisor_handle(self.app)
@@ -50,14 +50,28 @@ class GatewayProbe:
         return view
 
 
-def judge_view(view: dict[str, Any]) -> Health:
-    """The supervisor's view: its last check found an actor down, or its checks stopped."""
+def judge_view(view: dict[str, Any], max_lag_s: float | None = None) -> Health:
+    """The supervisor's view: its last check found an actor down, or its checks stopped; a
+    history archiver that is down or lags over ``max_lag_s`` only warns (sales go on, Redis
+    holds the backlog)."""
     if view.get("status") == "degraded":
         return Health(False, "an actor is not answering the supervisor", {"supervisor": view})
     age, every = view.get("age_s"), view.get("every_s")
     if isinstance(age, int | float) and isinstance(every, int | float) and age > STALE_AFTER * every + 10:
         return Health(False, "the supervisor's health checks stopped", {"supervisor": view})
-    return Health(True, detail={"supervisor": view})
+    return Health(True, detail={"supervisor": view}, warning=archiver_warning(view, max_lag_s))
+
+
+def archiver_warning(view: dict[str, Any], max_lag_s: float | None) -> str:
+    archiver = view.get("archiver")
+    if not isinstance(archiver, dict):
+        return ""
+    if not archiver.get("alive"):
+        return "the history archiver is not answering"
+    lag = archiver.get("lag_s")
+    if max_lag_s is not None and isinstance(lag, int | float) and lag > max_lag_s:
+        return f"history archiving is {lag:.0f} s behind"
+    return ""
 
 
 def health_cache_of(app: Starlette) -> HealthCache:
