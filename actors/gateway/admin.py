@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hmac
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import psycopg
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -20,10 +24,12 @@ from actors.gateway.health_probe import health_cache_of
 from actors.gateway.metrics import CONTENT_TYPE
 from actors.gateway.parsing import Invalid, body_model, build, event_key, limit_param, sku_param
 from actors.gateway.state import error, gateway_of, json_response
-from actors.gateway.views import STATUSES, order_status
+from actors.gateway.views import STATUSES, _Candidate, audit_entry, order_status
 from actors.shard_client import ShardUnavailable
 from engine.decisions import WireDecision
 from engine.events import OrderCancelled, StockAdjusted, StockSet
+from engine.history.migrations import connect
+from engine.history.pages import AuditFilter, BadCursor, HistoryBehind, HistoryPages, OrderCandidate
 from engine.store.reconcile_store import ReconcileStore
 from engine.wire import STOCK_CAP
 
@@ -191,22 +197,111 @@ async def cancel_order(request: Request) -> Response:
 
 @admin
 async def list_orders(request: Request) -> Response:
-    """``GET /v1/orders?channel=&status=&limit=``: every channel's orders, newest activity first."""
+    """``GET /v1/orders?channel=&status=&limit=``: every channel's orders, newest activity first.
+
+    With ``[history] postgres_url``: paged (``cursor``, ``next_cursor``) through PostgreSQL and
+    the tail Redis has not handed over yet (``engine.history.pages``), and ``since`` filters by
+    newest activity; lines and status still come from the order records.
+    """
     q = request.query_params
     status = q.get("status") or None
     if status is not None and status not in STATUSES:
         raise Invalid(422, f"status must be one of {', '.join(STATUSES)}")
-    orders = await gateway_of(request).views.orders(q.get("channel") or None, status, limit_param(request))
-    return json_response(200, {"orders": orders})
+    gateway = gateway_of(request)
+    channel, limit = q.get("channel") or None, limit_param(request)
+    if gateway.config.history.postgres_url is None:
+        return json_response(200, {"orders": await gateway.views.orders(channel, status, limit)})
+
+    async def resolve(cands: list[OrderCandidate]) -> list[dict[str, Any]]:
+        batch = {(c.channel, c.order_id): _Candidate(c.channel, c.order_id, c.at or 0.0) for c in cands}
+        for c in cands:
+            batch[(c.channel, c.order_id)].vshards.update(v for v in c.vshards if v >= 0)
+        return await gateway.views._resolve(batch, status)
+
+    async with history_of(request) as pages:
+        since, cursor = since_param(request), cursor_param(request)
+        orders, cursor = await pages.orders(channel, since, limit, cursor, resolve)
+    return json_response(200, {"orders": orders, "next_cursor": cursor})
 
 
 @admin
 async def audit(request: Request) -> Response:
-    """``GET /v1/audit?sku=&limit=``: decided changes, newest first."""
+    """``GET /v1/audit?sku=&limit=``: decided changes, newest first.
+
+    With ``[history] postgres_url``: also ``order_id``, ``channel``, ``since`` (entry time, unix
+    seconds) and ``cursor``, paged through PostgreSQL and the unarchived Redis tail.
+    """
     raw_sku = request.query_params.get("sku") or None
     sku = sku_param(raw_sku) if raw_sku is not None else None
-    entries = await gateway_of(request).views.audit(sku, limit_param(request))
-    return json_response(200, {"entries": entries})
+    gateway = gateway_of(request)
+    if gateway.config.history.postgres_url is None:
+        return json_response(200, {"entries": await gateway.views.audit(sku, limit_param(request))})
+    q = request.query_params
+    flt = AuditFilter(sku, q.get("order_id") or None, q.get("channel") or None, since_param(request))
+    async with history_of(request) as pages:
+        entries, cursor = await pages.audit(flt, limit_param(request), cursor_param(request))
+    shown = [audit_entry(f"{e.ms}-{e.seq}", e.doc) for e in entries]
+    return json_response(200, {"entries": shown, "next_cursor": cursor})
+
+
+def since_param(request: Request) -> float | None:
+    """``?since=``: unix seconds (a finite number)."""
+    raw = request.query_params.get("since")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise Invalid(422, "since must be a time in unix seconds")
+    return value
+
+
+def cursor_param(request: Request) -> str | None:
+    raw = request.query_params.get("cursor") or None
+    if raw is not None and len(raw) > 200:
+        raise Invalid(422, "cursor is not one this server made")
+    return raw
+
+
+class _History:
+    """The app's one PostgreSQL connection for history reads, made on first use.
+
+    One connection serves every read in turn (admin listings are rare and short); a failure drops
+    it and answers 503 with Retry-After, and the next read connects again. Nothing here names the
+    URL: it is a secret (``[history] postgres_url``).
+    """
+
+    def __init__(self) -> None:
+        self.pages: HistoryPages | None = None
+        self.lock = asyncio.Lock()
+
+
+@contextlib.asynccontextmanager
+async def history_of(request: Request) -> Any:
+    gateway = gateway_of(request)
+    state: _History | None = getattr(request.app.state, "history", None)
+    if state is None:
+        state = request.app.state.history = _History()
+    async with state.lock:
+        try:
+            if state.pages is None or state.pages.conn.closed:
+                conn = await connect(gateway.config.history.url() or "")
+                views, vshards = gateway.views, gateway.config.engine.vshards
+                state.pages = HistoryPages(conn, views.redis, views.keys, vshards)
+            yield state.pages
+        except BadCursor as exc:
+            raise Invalid(422, str(exc)) from None
+        except HistoryBehind as exc:
+            raise Invalid(503, f"history: {exc}; retry shortly", retry=True) from None
+        except psycopg.Error as exc:
+            if state.pages is not None:
+                with contextlib.suppress(Exception):
+                    await state.pages.conn.close()
+            state.pages = None
+            why = f"history store unavailable ({type(exc).__name__})"
+            raise Invalid(503, why, retry=True) from None
 
 
 def routes() -> list[Route]:
