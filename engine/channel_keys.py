@@ -1,6 +1,7 @@
 """Every key a channel's configuration may hold beyond the common ones, typed, per kind.
 
-A channel's table in the config file is checked against ``keys_for(kind)``: a key no model names
+A channel's table in the config file is checked against ``keys_for(kind)`` (each kind registers its
+model from its own package, ``adapters/<kind>/keys.py``): a key no model names
 (``rate_limt``, ``defualt_buffer``) is refused as unknown, a value of the wrong type or out of
 range is refused naming the key, so a misspelt or mistyped key stops ``serve`` at start-up instead
 of leaving a default in force or failing inside a channel actor. Readers take the checked values
@@ -63,48 +64,21 @@ class ChannelKeys(BaseModel):
         return value
 
 
-class WooCommerceKeys(ChannelKeys):
-    """Keys of ``kind = "woocommerce"`` channels (``adapters.woocommerce``)."""
+KIND_KEYS: dict[str, type[ChannelKeys]] = {}
+"""Per kind, the model its channels' keys are validated (and defaulted) by, as each kind's package
+registers it (``register``); a kind no package registered takes ``ChannelKeys`` and keeps its other
+keys unchecked (a kind without an adapter reads none of them)."""
 
-    query_string_auth: bool = False
-    """Send ``consumer_key`` / ``consumer_secret`` as query parameters instead of HTTP Basic, for
-    hosts that strip the ``Authorization`` header (WooCommerce accepts both over HTTPS)."""
-    consumer_key: str | None = None
-    consumer_secret: str | None = None
-    """The REST API key pair (else ``access_token`` as ``"key:secret"``)."""
-    max_batch: int | None = Field(None, ge=1, le=100)
-    """Items per batch request (100, WooCommerce's default cap)."""
-    catalog_page_size: int | None = Field(None, ge=1, le=100)
-    reconcile_page_size: int | None = Field(None, ge=1, le=100)
-    """Products or orders per page when reading (100)."""
+SECRET_KEYS: set[str] = set()
+"""Keys that must stay strings when they come from the environment (a numeric key is not a number),
+every registered kind's."""
 
 
-class ShopifyKeys(ChannelKeys):
-    """Keys of ``kind = "shopify"`` channels (``adapters.shopify``)."""
-
-    api_version: str | None = Field(None, pattern=r"^(\d{4}-(01|04|07|10)|unstable)$")
-    """Admin API version to pin, e.g. ``"2026-10"`` (a quoted string in TOML). None: the
-    adapter's default, the newest stable version in its table; a version Shopify no longer serves
-    is named in a warning at start-up (``adapters.shopify.outbound``)."""
-    location_id: str | int | None = None
-    """The location whose ``available`` quantity is pushed and reconciled (a number or a gid)."""
-    max_batch: int | None = Field(None, ge=1, le=250)
-    """Quantities per ``inventorySetQuantities`` call (250, Shopify's input cap)."""
-    catalog_page_size: int | None = Field(None, ge=1, le=250)
-    reconcile_page_size: int | None = Field(None, ge=1, le=250)
-    """Variants or orders per page when reading (250)."""
-    mutation_cost_per_quantity: float | None = Field(None, ge=0)
-    """Points budgeted per quantity of a mutation, beyond its 10 (0)."""
-    edit_removals_restock: bool | None = None
-    """Whether units removed by an order edit went back to stock (true; ``adapters.shopify.order_doc``)."""
-
-
-KIND_KEYS: dict[str, type[ChannelKeys]] = {"woocommerce": WooCommerceKeys, "shopify": ShopifyKeys}
-"""Per kind, the model its channels' keys are validated (and defaulted) by; other kinds take
-``ChannelKeys``."""
-
-SECRET_KEYS = ("consumer_key", "consumer_secret")
-"""Keys that must stay strings when they come from the environment (a numeric key is not a number)."""
+def register(kind: str, model: type[ChannelKeys], secrets: tuple[str, ...] = ()) -> None:
+    """Make ``model`` the key model of ``kind`` (called by ``adapters/<kind>/keys.py`` on import:
+    the engine names no kind, so adding one touches nothing outside its package)."""
+    KIND_KEYS[kind] = model
+    SECRET_KEYS.update(secrets)
 
 
 def keys_for(kind: str) -> type[ChannelKeys]:

@@ -268,7 +268,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         for name, value in env.items():
             if name.startswith(prefix):
                 key = name[len(prefix) :].lower()
-                raw.setdefault(section, {})[key] = value if key in _STRINGS else _coerce(value)
+                raw.setdefault(section, {})[key] = value if _string(key) else _coerce(value)
     for channel in raw.get("channels", []):
         if not isinstance(channel, dict) or "id" not in channel:
             continue
@@ -276,10 +276,15 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         for name, value in env.items():
             if name.startswith(prefix):
                 key = name[len(prefix) :].lower()
-                channel[key] = value if key in _STRINGS else _coerce(value)
+                channel[key] = value if _string(key) else _coerce(value)
 
 
 _STRINGS = {
     "redis_url", "admin_token", "host", "key_prefix", "webhook_secret", "access_token", "base_url",
-    "api_version", "location_id", "link_host", "postgres_url", *SECRET_KEYS,
+    "api_version", "location_id", "link_host", "postgres_url",
 }  # fmt: skip
+
+
+def _string(key: str) -> bool:
+    """Whether an environment value for ``key`` stays a string (kinds register their secret keys)."""
+    return key in _STRINGS or key in SECRET_KEYS

@@ -13,6 +13,8 @@ import pytest
 import redis
 from hypothesis import settings
 
+import adapters  # noqa: F401  (every kind's configuration keys, as actors and the CLI have them)
+
 # Hypothesis budgets. ``ci`` (the default) keeps hypothesis's example counts and lets a stateful test
 # run up to 300 steps: the ledger model (tests/unit/test_ledger_model.py) then takes about 15 s.
 # ``long`` (``pytest --hypothesis-profile long``) searches far longer, before a release.

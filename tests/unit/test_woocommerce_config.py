@@ -1,4 +1,4 @@
-"""The woocommerce kind's typed configuration keys (``engine.config.KIND_KEYS``)."""
+"""The woocommerce kind's typed configuration keys (``adapters.woocommerce.keys``)."""
 
 from __future__ import annotations
 
