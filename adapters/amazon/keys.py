@@ -1,0 +1,31 @@
+"""Keys of ``kind = "amazon"`` channels, typed; registered with the engine's config on import.
+
+The names are fixed by INTERFACE.md; ``base_url`` and ``webhook_secret`` (the relay's signing
+secret) are common keys.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from engine.channel_keys import ChannelKeys, register
+
+
+class AmazonKeys(ChannelKeys):
+    """Keys of ``kind = "amazon"`` channels (``adapters.amazon``)."""
+
+    token_url: str | None = None
+    """Login with Amazon token endpoint (``https://api.amazon.com/auth/o2/token``)."""
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    """The LWA app credentials and the seller's refresh token (access tokens are fetched from them)."""
+    seller_id: str | None = Field(None, min_length=1)
+    """The selling partner id in listings paths; notifications for another seller are refused."""
+    marketplace_id: str | None = Field(None, min_length=1)
+    """The store listings are patched and read in (``ATVPDKIKX0DER``: amazon.com)."""
+    product_type: str | None = Field(None, min_length=1)
+    """``productType`` sent with every listing patch (else the listing's own, from the catalog import)."""
+
+
+register("amazon", AmazonKeys, secrets=("client_id", "client_secret", "refresh_token"))
