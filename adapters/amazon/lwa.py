@@ -62,12 +62,16 @@ class LwaTokens:
 
     def current(self) -> str | None:
         """The token if it is usable now; starts a background refresh when it is due."""
-        now = self.clock()
-        if self.token is None or now >= self.expires_at - REFRESH_MARGIN_S:
+        if self.token is None or self.clock() >= self.expires_at - REFRESH_MARGIN_S:
             self.kick()
-        if self.token is not None and now < self.expires_at - EXPIRY_MARGIN_S:
-            return self.token
-        return None
+        return self._usable()
+
+    def _usable(self) -> str | None:
+        return (
+            self.token
+            if self.token is not None and self.clock() < self.expires_at - EXPIRY_MARGIN_S
+            else None
+        )
 
     def require(self) -> str:
         token = self.current()
@@ -92,10 +96,10 @@ class LwaTokens:
 
     async def ensure(self, client: httpx.AsyncClient) -> str:
         """A usable token, fetching one first when needed (reads and catalog imports await this)."""
-        token = self.current()
+        token = self._usable()
         if token is None:
             await self.refresh(client)
-            token = self.current()
+            token = self._usable()
         if token is None:
             raise TokenError("LWA returned a token that is already expired")
         return token
