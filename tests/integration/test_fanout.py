@@ -160,7 +160,7 @@ def test_a_kind_without_an_outbound_adapter_gets_no_actor_and_blocks_nothing(
 ) -> None:
     channels = [
         ChannelConfig(id="woo", kind="woocommerce", base_url="http://127.0.0.1:9", consumer_key="ck_x"),
-        ChannelConfig(id="amz", kind="amazon"),  # accepted in config, not built yet
+        ChannelConfig(id="wm", kind="walmart"),  # accepted in config, not built yet
     ]
     cfg = Config(store=StoreConfig(key_prefix=prefix), engine=EngineConfig(shards=1), channels=channels)
     try:
