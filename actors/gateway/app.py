@@ -132,7 +132,7 @@ def create_app(
             await gateway.views.redis.aclose()
 
     routes: list[BaseRoute] = [
-        Route("/webhooks/{channel_id}", WebhookEndpoint(), methods=["POST"]),
+        Route("/webhooks/{channel_id}", WebhookEndpoint(), methods=["GET", "POST"]),
         *admin.routes(),
         *orders.routes(),
         *dlq.routes(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import ClientDisconnect
@@ -63,10 +64,36 @@ async def webhook(scope: Scope, receive: Receive, send: Send) -> None:
         reply = reject(500, "internal error", retry=True)
     label = route.channel.id if route is not None else UNKNOWN_CHANNEL
     gw.metrics.webhook(label, reply.status, time.perf_counter() - started)
+    await respond(send, reply)
+
+
+async def respond(send: Send, reply: Reply) -> None:
     body = orjson.dumps(reply.body)
     headers = [_JSON, (b"content-length", str(len(body)).encode()), *reply.headers]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def challenge(scope: Scope, receive: Receive, send: Send) -> None:
+    """``GET /webhooks/{channel_id}``: a kind's endpoint-validation challenge (eBay's
+    ``challenge_code``), answered by its inbound adapter's optional ``challenge(channel, query)``
+    (a JSON object, or None when the query is no challenge: 400). Kinds without one answer 405 as
+    before; the answer changes no state."""
+    gw: Gateway = scope["app"].state.gateway
+    route = gw.inbound.get(scope["path_params"]["channel_id"])
+    answer = getattr(route.adapter, "challenge", None) if route is not None else None
+    if route is None:
+        reply = reject(404, "unknown channel")
+    elif answer is None:
+        reply = Reply(405, {"error": "method not allowed"}, ((b"allow", b"POST"),))
+    else:
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        try:
+            found = answer(route.channel, query)
+            reply = reject(400, "no challenge in the query") if found is None else Reply(200, found)
+        except AdapterError as exc:
+            reply = reject(400, exc.reason)
+    await respond(send, reply)
 
 
 async def answer(gw: Gateway, route: InboundRoute, scope: Scope, receive: Receive) -> Reply:
@@ -126,11 +153,14 @@ def scope_keys(channel_id: str, events: list[WireEvent]) -> list[WireEvent]:
 
 
 class WebhookEndpoint:
-    """``webhook`` as the endpoint of a Starlette ``Route`` (an instance, so the route passes the
-    ASGI scope instead of wrapping it as a ``Request -> Response`` function)."""
+    """``webhook`` (and ``challenge`` for GET) as the endpoint of a Starlette ``Route`` (an instance,
+    so the route passes the ASGI scope instead of wrapping it as a ``Request -> Response`` function)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await webhook(scope, receive, send)
+        if scope["method"] in ("GET", "HEAD"):
+            await challenge(scope, receive, send)
+        else:
+            await webhook(scope, receive, send)
 
 
 def fast_path_params(scope: Scope) -> dict[str, str] | None:
