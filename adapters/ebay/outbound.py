@@ -1,0 +1,168 @@
+"""eBay outbound: Inventory API ``bulkUpdatePriceQuantity`` setting absolute quantities.
+
+``POST /sell/inventory/v1/bulk_update_price_quantity`` with ``{"requests": [{"sku",
+"shipToLocationAvailability": {"quantity": N}, "offers": [{"offerId", "availableQuantity": N}]}]}``
+(developer.ebay.com sell/inventory bulkUpdatePriceQuantity; MARKETPLACES.md). The listing shows the
+lower of the two quantities, so the same N goes in both, every time (one value, never one field
+without the other). Answer 200 or 207 ``{"responses": [{"statusCode", "sku", "offerId", "errors"}]}``:
+each SKU is judged by its own entries (a 2xx can hide per-item failures). No compare-and-set: the
+last write wins, the channel actor serialises writes per SKU and sends the newest value.
+
+Per call: eBay's pages conflict (one SKU with up to 25 offers, or up to 25 SKUs); ``per_call`` is
+the one place that decides, default 1 SKU (the conservative reading), raised by the channel's
+``max_batch`` key. Rate: eBay publishes a daily quota only (Inventory API 2,000,000 calls a day,
+about 23/s), so the budget is 23 calls/s, burst 23, cost 1 a call. 429 and 5xx are retried
+(``Retry-After`` when given), 401 drops the user token and retries with a fresh one; a per-item
+``errorId`` 25001 (eBay's system error) is retried, other per-item errors fail that SKU.
+Every accepted update counts a revision of its listings (``adapters.ebay.revisions``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+import orjson
+
+from adapters.base import ListingUpdate, PushResult
+from adapters.ebay import inventory, oauth
+from adapters.ebay.revisions import Revisions, revisions_for
+from adapters.http_retry import retry_after
+from engine.config import ChannelConfig
+
+PATH = "/sell/inventory/v1/bulk_update_price_quantity"
+THROTTLE_PAUSE_S = 1.0
+RETRYABLE_ERRORS = frozenset({25001})
+"""Per-item ``errorId`` values worth sending again (25001: "A system error has occurred")."""
+DAILY_QUOTA = 2_000_000
+
+
+def per_call(channel: ChannelConfig) -> int:
+    """SKUs a ``bulkUpdatePriceQuantity`` call carries: the channel's ``max_batch``, else 1."""
+    return int(getattr(channel, "max_batch", None) or 1)
+
+
+def request_item(update: ListingUpdate) -> dict[str, Any]:
+    item: dict[str, Any] = {"sku": update.sku, "shipToLocationAvailability": {"quantity": update.quantity}}
+    offers = list(update.ids.get("offers") or []) if hasattr(update.ids, "get") else []
+    if offers:
+        item["offers"] = [{"offerId": o, "availableQuantity": update.quantity} for o in offers]
+    return item
+
+
+@dataclass
+class EbayOutbound:
+    """The eBay ``OutboundAdapter``; ``for_channel`` binds the channel's tokens, per-call count,
+    page size and revision counter, and starts fetching a token at once."""
+
+    kind: str = "ebay"
+    max_batch: int = 1
+    default_rate: tuple[float, float] = (23.0, 23.0)
+    page_size: int = 100
+    tokens: oauth.EbayTokens | None = None
+    revisions: Revisions | None = None
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
+
+    def for_channel(self, channel: ChannelConfig) -> EbayOutbound:
+        tokens = oauth.tokens_for(channel)
+        tokens.kick()
+        return replace(
+            self,
+            tokens=tokens,
+            max_batch=per_call(channel),
+            page_size=int(getattr(channel, "catalog_page_size", None) or self.page_size),
+            revisions=revisions_for(channel.id),
+        )
+
+    def cost(self, updates: list[ListingUpdate]) -> float:
+        return 1.0
+
+    def build(self, channel: ChannelConfig, updates: list[ListingUpdate]) -> httpx.Request:
+        if not 1 <= len(updates) <= self.max_batch:
+            raise ValueError(f"bulkUpdatePriceQuantity carries 1..{self.max_batch} SKUs, not {len(updates)}")
+        token = (self.tokens or oauth.tokens_for(channel)).require()
+        body = {"requests": [request_item(u) for u in updates]}
+        return httpx.Request(
+            "POST",
+            f"{channel.base_url.rstrip('/')}{PATH}",
+            content=orjson.dumps(body),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+        )
+
+    def parse(self, response: httpx.Response, updates: list[ListingUpdate]) -> PushResult:
+        skus = [u.sku for u in updates]
+        status = response.status_code
+        if status == 429 or status >= 500:
+            pause = retry_after(response) or (THROTTLE_PAUSE_S if status == 429 else None)
+            return PushResult(retry=skus, retry_after_s=pause)
+        if status == 401:
+            refused = response.request.headers.get("authorization", "").removeprefix("Bearer ")
+            if self.tokens is not None:
+                self.tokens.forget(refused)
+            oauth.forget_everywhere(refused)
+            return PushResult(retry=skus)
+        if status not in (200, 207):
+            return PushResult(failed=dict.fromkeys(skus, f"HTTP {status}: {_errors(response)}"))
+        try:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return PushResult(retry=skus)
+        result = classify(answer, updates)
+        if self.revisions is not None:
+            by_sku = {u.sku: u for u in updates}
+            self.revisions.record(lid for sku in result.ok for lid in _listings(by_sku[sku]))
+        return result
+
+    async def import_catalog(
+        self, client: httpx.AsyncClient, channel: ChannelConfig
+    ) -> dict[str, dict[str, Any]]:
+        """SKU -> ``{"offers", "listings", "listed"}`` for every inventory item (all pages)."""
+        out: dict[str, dict[str, Any]] = {}
+        async for page in inventory.pages(client, channel, self.page_size, sleep=self.sleep):
+            out.update(page)
+        return out
+
+
+def classify(answer: Any, updates: list[ListingUpdate]) -> PushResult:
+    """Each SKU by its own ``responses`` entries: all 200 is ok; a retryable error retries; any
+    other error fails it; a SKU with no entry is retried (eBay did not say it was written)."""
+    entries = answer.get("responses") if isinstance(answer, dict) else None
+    per_sku: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("sku"), str):
+            per_sku.setdefault(entry["sku"], []).append(entry)
+    result = PushResult()
+    for update in updates:
+        mine = per_sku.get(update.sku)
+        if not mine:
+            result.retry.append(update.sku)
+            continue
+        errors = [e for entry in mine if entry.get("statusCode") != 200 for e in entry.get("errors") or [{}]]
+        if not errors:
+            result.ok.append(update.sku)
+        elif all(isinstance(e, dict) and e.get("errorId") in RETRYABLE_ERRORS for e in errors):
+            result.retry.append(update.sku)
+        else:
+            first = errors[0] if isinstance(errors[0], dict) else {}
+            result.failed[update.sku] = f"{first.get('errorId')}: {first.get('message')}"[:200]
+    return result
+
+
+def _listings(update: ListingUpdate) -> list[str]:
+    found = list(update.ids.get("listings") or []) if hasattr(update.ids, "get") else []
+    return [str(x) for x in found] or [f"sku:{update.sku}"]
+
+
+def _errors(response: httpx.Response) -> str:
+    try:
+        first = (orjson.loads(response.content).get("errors") or [{}])[0]
+        return f"{first.get('errorId')}: {first.get('message')}"[:200]
+    except (orjson.JSONDecodeError, AttributeError, IndexError, TypeError):
+        return response.text[:200]

@@ -1,0 +1,1 @@
+"""A strict eBay simulator (``app``), its notification signer (``notify``) and conformance driver."""
