@@ -26,6 +26,11 @@ class AmazonKeys(ChannelKeys):
     """The store listings are patched and read in (``ATVPDKIKX0DER``: amazon.com)."""
     product_type: str | None = Field(None, min_length=1)
     """``productType`` sent with every listing patch (else the listing's own, from the catalog import)."""
+    catalog_page_size: int | None = Field(None, ge=1, le=20)
+    """``searchListingsItems`` ``pageSize`` of the catalog import (20, the operation's maximum)."""
+    reconcile_page_size: int | None = Field(None, ge=1, le=100)
+    """Reconciliation's pages: ``searchOrders`` ``maxResultsPerPage`` (100, its maximum); listed
+    quantities take at most 20 a page (``searchListingsItems``' maximum)."""
 
 
 register("amazon", AmazonKeys, secrets=("client_id", "client_secret", "refresh_token"))

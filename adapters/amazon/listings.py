@@ -59,9 +59,11 @@ async def search(
     included: str,
     sleep: Callable[[float], Awaitable[None]],
     before: Callable[[], Awaitable[None]] | None = None,
+    page_size: int | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Pages of listings items (each SKU once), ``includedData=included`` (``summaries`` is added
-    for ``createdDate``)."""
+    for ``createdDate``), ``page_size`` a page (at most and by default ``PAGE_SIZE``)."""
+    size = max(1, min(PAGE_SIZE, page_size or PAGE_SIZE))
     seller, market = seller_and_marketplace(channel)
     url = f"{channel.base_url.rstrip('/')}{API}/{quote(seller, safe='')}"
     op = bucket(seller, "searchListingsItems")
@@ -73,7 +75,7 @@ async def search(
             params: list[tuple[str, str | int | float | bool | None]] = [
                 ("marketplaceIds", market),
                 ("includedData", ",".join(dict.fromkeys(["summaries", *included.split(",")]))),
-                ("pageSize", str(PAGE_SIZE)),
+                ("pageSize", str(size)),
                 ("sortBy", "createdDate"),
                 ("sortOrder", "ASC"),
             ]

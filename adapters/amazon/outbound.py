@@ -12,6 +12,7 @@ Answers: 200 ``status: ACCEPTED`` is written (Amazon applies it asynchronously, 
 ``INVALID`` is refused for good with its first ERROR issue; 429 (``QuotaExceeded``) and 5xx are
 retried (SP-API sends no ``Retry-After``: ``THROTTLE_PAUSE_S``); 403 (expired or revoked token)
 drops the token and retries, so the next request carries a fresh one; other 4xx fail.
+Extra: ``catalog_page_size`` (``searchListingsItems`` pages of the import, 20).
 Rate: 5 requests/s, burst 5 per selling partner (the operation's published usage plan; an older
 page said 10), cost 1 a request. ``JSON_LISTINGS_FEED`` bulk corrections are not built.
 """
@@ -120,7 +121,9 @@ class AmazonOutbound:
         _, market = listings.seller_and_marketplace(channel)
         tokens = self.tokens or tokens_for(channel)
         out: dict[str, dict[str, Any]] = {}
-        async for items in listings.search(client, channel, tokens, "summaries", self.sleep):
+        # The channel's catalog_page_size (the conformance suite checks the import pages through).
+        size = getattr(channel, "catalog_page_size", None)
+        async for items in listings.search(client, channel, tokens, "summaries", self.sleep, page_size=size):
             for item in items:
                 out[item["sku"]] = {"product_type": listings.summary_of(item, market).get("productType")}
         return out

@@ -6,6 +6,7 @@ from ``pagination.nextToken`` (exactly one of ``createdAfter`` / ``lastUpdatedAf
 ``getOrders`` is deprecated). 0.0056 requests/s, burst 20: twenty pages at once, then one every
 three minutes, so a long backlog takes reconciliation's deadline (the bucket adopts
 ``x-amzn-RateLimit-Limit`` when Amazon grants more). Each order maps as ``adapters.amazon.orders``.
+``reconcile_page_size`` sets both reads' pages (at most 100 orders, 20 listings items a page).
 
 Quantities: ``searchListingsItems`` with ``includedData=fulfillmentAvailability`` (20 a page, past
 the 1000-item cap: ``adapters.amazon.listings``), the ``DEFAULT`` channel's quantity per SKU.
@@ -55,7 +56,7 @@ class AmazonReconcile:
             ("marketplaceIds", market),
             ("fulfilledBy", "MERCHANT"),
             ("includedData", "FULFILLMENT"),
-            ("maxResultsPerPage", "100"),
+            ("maxResultsPerPage", str(_page_size(channel, 100))),
         ]
         token: str | None = None
         while True:
@@ -81,12 +82,23 @@ class AmazonReconcile:
     ) -> AsyncIterator[dict[str, int]]:
         tokens = tokens_for(channel)
         pages = listings.search(
-            client, channel, tokens, "fulfillmentAvailability", self.sleep, _paced(pace, stats)
+            client,
+            channel,
+            tokens,
+            "fulfillmentAvailability",
+            self.sleep,
+            _paced(pace, stats),
+            page_size=_page_size(channel, listings.PAGE_SIZE),
         )
         async for items in pages:
             page = {i["sku"]: q for i in items if (q := listings.default_quantity(i)) is not None}
             if page:
                 yield page
+
+
+def _page_size(channel: ChannelConfig, most: int) -> int:
+    """The channel's ``reconcile_page_size``, at most ``most`` (the operation's maximum)."""
+    return max(1, min(most, int(getattr(channel, "reconcile_page_size", None) or most)))
 
 
 def _paced(pace: Pace, stats: ReadStats) -> Callable[[], Awaitable[None]]:

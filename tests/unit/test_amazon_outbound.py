@@ -155,3 +155,45 @@ def test_credentials_are_secrets() -> None:
     ch = channel()
     assert ch.client_secret.get_secret_value() == "csecret"  # type: ignore[attr-defined]
     assert "csecret" not in repr(ch) and "Atzr|refresh" not in repr(ch)
+
+
+def test_reads_use_the_page_sizes_the_channel_sets() -> None:
+    """``catalog_page_size`` and ``reconcile_page_size`` reach the requests (clamped to each
+    operation's maximum: searchListingsItems 20, searchOrders 100), so a small page pages."""
+    from adapters.amazon import lwa
+    from adapters.amazon.reconcile import AmazonReconcile
+    from adapters.reading import ReadStats
+
+    sent: list[httpx.URL] = []
+
+    def sp_api(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url)
+        if request.url.path.startswith("/orders/"):
+            return httpx.Response(200, json={"orders": []})
+        item = {"sku": "A", "summaries": [{"marketplaceId": "ATVPDKIKX0DER", "productType": "SHIRT"}]}
+        return httpx.Response(200, json={"numberOfResults": 1, "items": [item]})
+
+    async def free(cost: float) -> None:
+        return None
+
+    async def run(ch: ChannelConfig) -> None:
+        tokens = lwa.tokens_for(ch)
+        tokens.token, tokens.expires_at = "Atza|t1", 4e9
+        reader = AmazonReconcile()
+        async with httpx.AsyncClient(transport=httpx.MockTransport(sp_api)) as client:
+            await AmazonOutbound(tokens=tokens).import_catalog(client, ch)
+            async for _ in reader.orders_since(client, ch, 0.0, free, ReadStats()):
+                pass
+            async for _ in reader.listed_quantities(client, ch, free, ReadStats()):
+                pass
+
+    asyncio.run(run(channel(seller_id="A2PAGING", catalog_page_size=3, reconcile_page_size=50)))
+    catalog, orders, quantities = sent
+    assert catalog.params["pageSize"] == "3"
+    assert orders.params["maxResultsPerPage"] == "50"
+    assert quantities.params["pageSize"] == "20"  # searchListingsItems' maximum
+
+    sent.clear()
+    asyncio.run(run(channel(seller_id="A2PAGING")))
+    sizes = [u.params.get("pageSize") or u.params.get("maxResultsPerPage") for u in sent]
+    assert sizes == ["20", "100", "20"]  # the defaults: each operation's maximum
