@@ -54,7 +54,8 @@ class AmazonSimulator:
     /listings/2021-08-01/items/{sellerId}`` (``searchListingsItems``); ``GET
     /orders/2026-01-01/orders`` (``searchOrders``); the shared ``/_sim/`` control surface, whose
     sales are Pending orders notified through the relay, plus ``POST /_sim/amazon/orders/{id}``
-    ``{"status", "gateway_url"?}`` (the seller or Amazon moves an order on; Canceled restocks).
+    ``{"status"?, "cancel"?: {sku: units}, "gateway_url"?}`` (the seller or Amazon moves an order on:
+    ``move``; Canceled and partial cancels restock).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class AmazonSimulator:
         token_ttl_s: float = 3600.0,
         rates: dict[str, tuple[float, float]] | None = None,
         search_cap: int = 1000,
+        first_order: int = 0,
         store: SimulatedStore | None = None,
         faults: Faults | None = None,
     ) -> None:
@@ -83,6 +85,9 @@ class AmazonSimulator:
             op: TokenBucket(burst, rate) for op, (rate, burst) in {**RATES, **(rates or {})}.items()
         }
         self.orders: dict[str, AmazonOrder] = {}
+        # Added to the store's order numbers in AmazonOrderIds: a gateway that outlives one simulator
+        # (the conformance suite's, one per kind for every test) must never see two orders share an id.
+        self.first_order = first_order
         self.patches: list[dict[str, Any]] = []  # every accepted patch body, for tests
         items = "/listings/2021-08-01/items/{seller}"
         routes = [
@@ -123,7 +128,9 @@ class AmazonSimulator:
 
     def render_webhook(self, order: SimOrder) -> tuple[bytes, dict[str, str]]:
         """A sale: a Pending order and its ORDER_CHANGE, forwarded by the relay."""
-        placed = AmazonOrder(order_id_for(order.order_id), list(order.lines), order.t, order.t)
+        placed = AmazonOrder(
+            order_id_for(self.first_order + order.order_id), list(order.lines), order.t, order.t
+        )
         with self.store.lock:
             self.orders[placed.order_id] = placed
         return self.notification(placed)
@@ -271,19 +278,49 @@ class AmazonSimulator:
 
     async def _move_order(self, request: Request) -> Response:
         body = orjson.loads(await request.body() or b"{}")
-        order = self.orders.get(request.path_params["order_id"])
-        if order is None:
+        order_id = request.path_params["order_id"]
+        if order_id not in self.orders:
             return _json({"error": "no such order"}, 404)
-        with self.store.lock:
-            if body["status"] == "Canceled" and order.status != "Canceled":
-                for sku, q in order.lines:  # a cancelled MFN order's units return to the listing
-                    self.store.listings[sku].quantity += q
-            order.status, order.updated = str(body["status"]), self.store.clock()
-        payload, headers = self.notification(order)
+        cancel = {str(sku): int(q) for sku, q in (body.get("cancel") or {}).items()}
+        payload, headers = self.move(order_id, body.get("status"), cancel)
         status = None
         if body.get("gateway_url"):
             async with httpx.AsyncClient(timeout=10) as client:
                 status = (
                     await client.post(body["gateway_url"], content=payload, headers=headers)
                 ).status_code
+        order = self.orders[order_id]
         return _json({"order_id": order.order_id, "status": order.status, "delivered": status})
+
+    def move(
+        self, order_id: str, status: str | None, cancel: dict[str, int] | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The seller or Amazon moves an order on; its ORDER_CHANGE, signed by the relay, unsent.
+
+        ``status``: the new ``OrderStatus`` (None keeps it); ``Canceled`` returns every unit still
+        held to the listings (a cancelled MFN order's units are available again). ``cancel``: a
+        partial cancel, SKU -> units cancelled from that SKU's items, returned to its listing; the
+        notification shows the items' ``Quantity`` lowered (the adapter's reading of a partly
+        cancelled item, ``notifications.line_units``, unverified). A Pending order partly cancelled
+        becomes Unshipped: the seller can act only on an order whose payment is authorised.
+        """
+        with self.store.lock:
+            order = self.orders[order_id]
+            if cancel:
+                lines, left = [], dict(cancel)
+                for sku, q in order.lines:
+                    taken = min(q, max(0, left.get(sku, 0)))
+                    left[sku] = left.get(sku, 0) - taken
+                    self.store.listings[sku].quantity += taken
+                    lines.append((sku, q - taken))
+                order.lines = lines
+                if status is None and order.status in ("Pending", "PendingAvailability"):
+                    status = "Unshipped"
+            new = status or order.status
+            if new == "Canceled" and order.status != "Canceled":
+                for sku, q in order.lines:  # a cancelled MFN order's units return to the listing
+                    self.store.listings[sku].quantity += q
+            # Strictly later than the order's last change, so each change is a newer version
+            # (TimeOfOrderChange is read to the millisecond).
+            order.status, order.updated = new, max(self.store.clock(), order.updated + 0.002)
+        return self.notification(order)
