@@ -12,8 +12,9 @@ A driver owns one strict simulator of its kind (served on loopback by ``start``)
   only the webhook side of the table is meaningful). ``paging(n)`` and ``batching(n)`` are the kind's
   keys that make reads use pages of ``n`` and cap a push request at ``n`` items.
 - **Published limits.** ``batch_limit``: items a push request may carry on the real marketplace (the
-  simulator refuses more); ``published_rate``: (units per second, burst) in the kind's cost units, the
-  figure the outbound adapter's ``default_rate`` must equal. Name the source in the driver.
+  simulator refuses more); ``published_rate``: (units per second, burst) in the kind's cost units, which
+  the outbound adapter's ``default_rate`` must not exceed, or None where the platform publishes none.
+  Name the sources in the driver's docstring.
 - **Orders.** ``seed`` lists SKUs; ``sale`` places a paid order on the marketplace (its stock leaves
   the listing as the marketplace takes it) and returns the order's reference and the notifications
   the marketplace would send for it, unsent: the suite posts them, twice, tampered, or never (a
@@ -69,7 +70,7 @@ class ConformanceDriver(Protocol):
 
     kind: str
     batch_limit: int
-    published_rate: tuple[float, float]
+    published_rate: tuple[float, float] | None
 
     def start(self) -> str:
         """Serve the simulator on a free loopback port; its base URL."""

@@ -29,12 +29,12 @@ def fresh(n: int, stem: str = "C") -> list[str]:
     return [f"{stem}-{run}-{i:03d}" for i in range(n)]
 
 
-def supported(call: Callable[[], T]) -> T:
-    """``call()``, or a skip naming the reason when the kind says it has no such feature."""
+def supported(driver: ConformanceDriver, call: Callable[[], T]) -> T:
+    """``call()``, or a skip naming the kind and its reason when it says it has no such feature."""
     try:
         return call()
     except Unsupported as exc:
-        pytest.skip(f"unsupported by this kind: {exc}")
+        pytest.skip(f"{driver.kind} does not support this: {exc}")
 
 
 def post(gw: Gw, delivery: Delivery) -> httpx.Response:

@@ -27,7 +27,7 @@ def test_an_edit_lowering_a_line_returns_the_difference(gw: Gw, driver: Conforma
     order, sold = driver.sale({sku: 4})
     post_all(gw, sold)
     at(gw, driver, {sku: 6})
-    post_all(gw, supported(lambda: driver.edit(order, sku, 1)))  # 3 units removed, restocked
+    post_all(gw, supported(driver, lambda: driver.edit(order, sku, 1)))  # 3 units removed, restocked
     at(gw, driver, {sku: 9})
     post_all(gw, sold)  # the sale notified again after the edit: its first answer, nothing moves
     at(gw, driver, {sku: 9})
@@ -39,9 +39,9 @@ def test_a_refund_returns_units_only_when_it_restocks(gw: Gw, driver: Conformanc
     order, sold = driver.sale({sku: 3})
     post_all(gw, sold)
     at(gw, driver, {sku: 7})
-    post_all(gw, supported(lambda: driver.refund(order, sku, 1, restock=True)))
+    post_all(gw, supported(driver, lambda: driver.refund(order, sku, 1, restock=True)))
     at(gw, driver, {sku: 8})
-    post_all(gw, supported(lambda: driver.refund(order, sku, 1, restock=False)))  # kept: nothing back
+    post_all(gw, supported(driver, lambda: driver.refund(order, sku, 1, restock=False)))  # kept: nothing back
     at(gw, driver, {sku: 8})
 
 
@@ -54,7 +54,7 @@ def test_a_cancel_returns_what_the_order_held_only_when_it_restocks(
     order, sold = driver.sale({a: 3, b: 2})
     post_all(gw, sold)
     at(gw, driver, {a: 7, b: 8})
-    cancelled = supported(lambda: driver.cancel(order, restock))
+    cancelled = supported(driver, lambda: driver.cancel(order, restock))
     post_all(gw, cancelled)
     expected = {a: after[0], b: after[1]}
     at(gw, driver, expected)

@@ -34,7 +34,7 @@ def test_an_invalid_signature_is_refused_and_changes_nothing(
     [sku] = fresh(1)
     stocked(gw, driver, {sku: 10})
     _, sold = driver.sale({sku: 3})
-    tampered = [supported(lambda d=d: driver.tamper(d, how)) for d in sold]  # type: ignore[misc]
+    tampered = [supported(driver, lambda d=d: driver.tamper(d, how)) for d in sold]  # type: ignore[misc]
     before = gw.trace(sku)
     for delivery in tampered:
         answer = post(gw, delivery)
