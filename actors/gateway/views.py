@@ -20,7 +20,7 @@ SIBLING_WINDOW_MS = 2_000
 """How much older than the last listed order the orders scan keeps reading. An order's lines on
 other vshards are written in other streams within milliseconds of each other; reading on past the
 window collects them, so each listed order names all its vshards."""
-STATUSES = ("accepted", "oversold", "cancelled", "reserved")
+STATUSES = ("accepted", "oversold", "partially_cancelled", "cancelled", "reserved")
 """``reserved``: a ``POST /v1/orders`` order holding units while its coordinator decides."""
 
 

@@ -192,6 +192,24 @@ def test_orders_view_lists_every_channel_newest_first_with_status(gw: Gw) -> Non
     assert not ours & {o["order_id"] for o in woo} and all(o["channel"] == "woo-eu" for o in woo)
 
 
+def test_orders_view_filters_partially_cancelled_orders(gw: Gw) -> None:
+    """INTERFACE.md names four statuses; ``partially_cancelled`` was refused as a filter (422)."""
+    a, b = skus_on_both_shards(gw)
+    for sku in (a, b):
+        call(gw, "PUT", f"/v1/skus/{sku}/stock", json={"quantity": 10})
+    oid = str(8000 + uuid.uuid4().int % 1000 * 10)
+    sell(gw, int(oid), [(a, 1), (b, 2)])
+    [cancel], _ = gw.shards.submit(
+        [{"kind": "order_cancelled", "key": f"part-{oid}", "channel": "shop-us", "order_id": oid,
+          "skus": [a], "restock": True}]
+    )  # fmt: skip
+    assert cancel["outcome"] == "applied", cancel
+    r = call(gw, "GET", "/v1/orders?status=partially_cancelled&limit=200")
+    assert r.status_code == 200, r.text
+    listed = {o["order_id"]: o["status"] for o in r.json()["orders"]}
+    assert listed.get(oid) == "partially_cancelled" and set(listed.values()) == {"partially_cancelled"}
+
+
 def test_audit_view_newest_first_for_one_sku_and_for_all(gw: Gw) -> None:
     sku = new_sku()
     call(gw, "PUT", f"/v1/skus/{sku}/stock", json={"quantity": 4})
