@@ -52,6 +52,9 @@ class InboundAdapter(Protocol):
     """Turns one webhook delivery into canonical events. Headers are lower-cased by the caller."""
 
     kind: str
+    # An adapter whose ``verify`` or ``normalise`` may call its marketplace (eBay fetches signing
+    # keys and orders it has not seen) sets a class attribute ``calls_out = True``: the gateway then
+    # runs both on a worker thread instead of its event loop.
 
     def verify(self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes) -> None:
         """Check the signature over the raw ``body``; raise ``SignatureError``. Runs before any parsing."""

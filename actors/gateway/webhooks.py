@@ -9,6 +9,7 @@ still registered with Starlette, so other methods get 405 and a trailing slash i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, NamedTuple
@@ -24,7 +25,7 @@ from actors.gateway.invalid_lines import record_invalid, with_invalid
 from actors.gateway.metrics import UNKNOWN_CHANNEL
 from actors.gateway.state import Gateway, InboundRoute
 from actors.shard_client import ShardUnavailable
-from adapters.base import AdapterError, SignatureError
+from adapters.base import AdapterError, Inbound, SignatureError
 from engine.events import WireEvent
 from engine.wire import set_aside
 
@@ -118,14 +119,16 @@ async def answer(gw: Gateway, route: InboundRoute, scope: Scope, receive: Receiv
         body = await read_body(headers.get("content-length"), receive, limit)
     except BodyTooLarge:
         return reject(413, f"body over {limit} bytes")
-    try:
-        route.adapter.verify(channel, headers, body)
-    except SignatureError as exc:
-        return reject(401, exc.reason)
-    try:
-        inbound = route.adapter.normalise(channel, headers, body)
-    except AdapterError as exc:
-        return reject(400, exc.reason)
+    if getattr(route.adapter, "calls_out", False):
+        # An adapter that may call its marketplace while it decodes (eBay: a signing key or an
+        # order it has not seen) runs on a worker thread: a slow marketplace must never stall the
+        # event loop every other channel's webhooks share.
+        decoded = await asyncio.to_thread(decode, route, headers, body)
+    else:
+        decoded = decode(route, headers, body)
+    if isinstance(decoded, Reply):
+        return decoded
+    inbound = decoded
     events, flagged = set_aside(scope_keys(channel.id, inbound.events))
     try:
         gw.batcher.admit(events, gw.config.gateway.max_pending_events)  # no await before decide's queueing
@@ -140,6 +143,18 @@ async def answer(gw: Gateway, route: InboundRoute, scope: Scope, receive: Receiv
         await record_invalid(views.redis, views.keys, gw.config.engine.idempotency_ttl_s, events, flagged)
         decisions = [with_invalid(d, bad) for d, bad in zip(decisions, flagged, strict=True)]
     return Reply(200, {"decisions": decisions, "note": inbound.note})
+
+
+def decode(route: InboundRoute, headers: dict[str, str], body: bytes) -> Inbound | Reply:
+    """Signature over the raw bytes first (401), then the events (400); nothing changes state."""
+    try:
+        route.adapter.verify(route.channel, headers, body)
+    except SignatureError as exc:
+        return reject(401, exc.reason)
+    try:
+        return route.adapter.normalise(route.channel, headers, body)
+    except AdapterError as exc:
+        return reject(400, exc.reason)
 
 
 def scope_keys(channel_id: str, events: list[WireEvent]) -> list[WireEvent]:

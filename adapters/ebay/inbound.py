@@ -29,6 +29,8 @@ def challenge_response(code: str, verification_token: str, endpoint_url: str) ->
 @dataclass
 class EbayInbound:
     kind: str = "ebay"
+    calls_out = True
+    """``verify`` may fetch a signing key and ``normalise`` an order: the gateway runs them off its loop."""
 
     def verify(self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes) -> None:
         header = signature.parse_header(headers.get(signature.HEADER, "").strip())

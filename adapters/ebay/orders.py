@@ -25,7 +25,7 @@ from engine.reconcile import ChannelOrder
 
 PATH = "/sell/fulfillment/v1/order"
 FETCH_TIMEOUT_S = 2.0
-"""Per call, when the gateway fetches an order whose listings it cannot map (it blocks the loop)."""
+"""Per call, when the gateway fetches an order whose listings it cannot map (on a worker thread)."""
 
 
 def cancelled(order: dict[str, Any]) -> bool:

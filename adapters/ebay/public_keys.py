@@ -4,8 +4,9 @@
 (eBay/event-notification-nodejs-sdk lib/client.js: an LRU of 100 keys, fetched on a miss; the
 Notification API's quota is 10,000 calls a day, MARKETPLACES.md, so a fetch per delivery is out).
 
-Verification runs synchronously in the gateway's event loop, so how a miss is handled decides how
-long every other delivery can wait. The choice here: **fetch on a miss, bounded, then cache**.
+Verification runs synchronously (on a gateway worker thread: ``EbayInbound.calls_out``, so other
+deliveries never wait on it), and how a miss is handled decides how long an eBay delivery can take.
+The choice here: **fetch on a miss, bounded, then cache**.
 - A known kid never waits: its key is used while a background thread re-fetches it once it is older
   than ``TTL_S`` (stale-while-revalidate; eBay rotates keys rarely, and the SDK never expires one).
 - An unknown kid is fetched in the request, with ``MISS_TIMEOUT_S`` on each of the (at most two)
