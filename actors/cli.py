@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--redis", default=None, help="Redis URL (default: embedded store)")
     demo.add_argument("--ray-address", default=None)
     demo.add_argument("--rate", type=float, default=150.0, help="orders offered per second, all stores")
+    demo.add_argument(
+        "--channels",
+        default=None,
+        help="accounts per kind, e.g. shopify:2,woocommerce:1,amazon:1,ebay:1 (that is the default)",
+    )
     serve = sub.add_parser("serve", help="serve the webhook gateway and admin API until SIGINT/SIGTERM")
     serve.add_argument("--config", type=Path, default=None)
     serve.add_argument("--redis", default=None, help="Redis URL (default: embedded store)")
@@ -145,8 +150,15 @@ def resolve(args: argparse.Namespace) -> Config:
 def cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from actors.demo import DemoSettings, print_report, run_demo
+    from actors.demo import DEFAULT_CHANNELS, DemoSettings, print_report, run_demo
+    from actors.local_stack.spec import parse_channels
 
+    channels = dict(DEFAULT_CHANNELS)
+    if args.channels is not None:
+        try:
+            channels = parse_channels(args.channels)
+        except ValueError as exc:
+            raise ConfigError("--channels", str(exc)) from None
     if args.seconds <= 0:
         raise ConfigError("--seconds", "must be positive")
     if args.rate <= 0:
@@ -156,6 +168,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = DemoSettings(
         seconds=args.seconds,
         orders_per_s=args.rate,
+        channels=channels,
         redis_url=config.store.redis_url,
         ray_address=args.ray_address,
     )

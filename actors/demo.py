@@ -1,7 +1,8 @@
 """``skusync demo``: a flash sale through the whole pipeline on this machine, with a per-channel report.
 
-Simulated Shopify and WooCommerce stores sell from one master stock of 5,000 SKUs, most demand on a
-few hot ones that sell out. Every sale goes the real way: the store's signed webhook to the gateway,
+Simulated stores of any mix of kinds (by default two Shopify, one WooCommerce, one Amazon and one eBay
+account) sell from one master stock of 5,000 SKUs, most demand on a few hot ones that sell out.
+Every sale goes the real way: the store's signed webhook to the gateway,
 the shards' decision, the fan-out to the channel actors, the rate-limited pushes to the other
 stores. The report says, per channel, what was offered, sold, refused, oversold (sold by the channel
 after master ran out), how long the other stores took to learn of each sale (``adapters.sim.lag``),
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
@@ -25,6 +26,14 @@ from actors.local_stack.report import divergence_summary, run_report
 
 STABLE_S = 3.0
 """Idle channels with unchanged differences for this long will not converge by themselves."""
+DEFAULT_CHANNELS = {"shopify": 2, "woocommerce": 1, "amazon": 1, "ebay": 1}
+"""Accounts per kind of the default demo (``skusync demo --channels`` changes it)."""
+MARKETPLACE_SKUS = {"amazon": 50, "ebay": 50}
+"""SKUs listed on the marketplaces whose published limits cannot follow a 5,000-SKU flash sale in
+seconds (the first ones, the hot SKUs included): Amazon patches one SKU a request at 5 requests/s,
+eBay one SKU a call at about 23 calls/s, and the gateway learns each eBay listing's SKU with one
+``getOrder`` from a Fulfillment quota of about 1.2 calls/s (a burst of about 70). Their lag is
+still measured at those published limits; only how many SKUs they carry is smaller."""
 
 
 @dataclass
@@ -37,8 +46,8 @@ class DemoSettings:
     hot_quantity: int = 30
     hot_share: float = 0.6
     orders_per_s: float = 150.0
-    shopify_accounts: int = 2
-    woocommerce_accounts: int = 1
+    channels: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CHANNELS))
+    marketplace_skus: dict[str, int] = field(default_factory=lambda: dict(MARKETPLACE_SKUS))
     settle_timeout_s: float = 20.0
     seed: int = 7
     redis_url: str | None = None
@@ -47,12 +56,12 @@ class DemoSettings:
     def spec(self) -> StackSpec:
         rng = random.Random(self.seed)
         normal = [rng.randint(5, 60) for _ in range(self.skus)]
-        stores = self.shopify_accounts + self.woocommerce_accounts
+        stores = sum(self.channels.values())
         return StackSpec(
             skus=self.skus,
             initial_quantity=lambda i: self.hot_quantity if i < self.hot_skus else normal[i],
-            shopify_accounts=self.shopify_accounts,
-            woocommerce_accounts=self.woocommerce_accounts,
+            accounts=self.channels,
+            listed_skus=self.marketplace_skus,
             hot_skus=self.hot_skus,
             redis_url=self.redis_url,
             ray_address=self.ray_address,
@@ -63,9 +72,13 @@ class DemoSettings:
 
 def run_demo(settings: DemoSettings, console: Console) -> dict[str, Any]:
     """Start the stack, run the sale with live progress, let the stores converge, report."""
+    stores = " + ".join(f"{n} {kind}" for kind, n in settings.channels.items() if n)
+    listed = ", ".join(
+        f"{n} on {kind}" for kind, n in settings.marketplace_skus.items() if settings.channels.get(kind)
+    )
     console.print(
-        f"starting: {settings.skus} SKUs, {settings.shopify_accounts} Shopify + "
-        f"{settings.woocommerce_accounts} WooCommerce simulated stores, shards, channel actors, gateway..."
+        f"starting: {settings.skus} SKUs{f' ({listed})' if listed else ''}, {stores} simulated stores, "
+        "shards, channel actors, gateway..."
     )
     started = time.monotonic()
     with LocalStack(settings.spec()) as stack:

@@ -15,7 +15,13 @@ the warm-up (steady state: there is no other client, so every one is caused by o
 Also offered vs achieved order rate, machine, date and load average. matplotlib is not a dependency,
 so no chart is drawn; the JSON holds every figure.
 
+``--channels shopify:2,amazon:1,ebay:1,...`` runs any mix of kinds (each simulator enforces its kind's
+published limits: Amazon ``patchListingsItem`` 5 requests/s, eBay's Inventory API quota about 23
+calls/s); ``--marketplace-skus N`` lists only the first N SKUs on Amazon and eBay accounts (default:
+every SKU).
+
 Usage: python -m benchmarks.propagation [--smoke] [--out DIR] [--seconds N] [--rate R] [--redis URL]
+       [--channels KIND:N,...] [--marketplace-skus N]
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import ray
 
 from actors.local_stack import LocalStack, StackSpec
 from actors.local_stack.report import divergence_summary, run_report
+from actors.local_stack.spec import parse_channels
 from benchmarks.common import RESULTS, write_result
 
 TARGET_P99_S = 1.0
@@ -42,8 +49,7 @@ def settings_for(a: argparse.Namespace) -> dict[str, Any]:
             "seconds": 3.0,
             "rate": 40.0,
             "skus": 200,
-            "shopify": 1,
-            "woocommerce": 1,
+            "channels": a.channels or {"shopify": 1, "woocommerce": 1},
             "hot_skus": 5,
             "hot_share": 0.3,
             "quantity": 20,
@@ -53,8 +59,7 @@ def settings_for(a: argparse.Namespace) -> dict[str, Any]:
         "seconds": a.seconds,
         "rate": a.rate,
         "skus": 5000,
-        "shopify": 4,
-        "woocommerce": 4,
+        "channels": a.channels or {"shopify": 4, "woocommerce": 4},
         "hot_skus": 50,
         "hot_share": 0.2,
         "quantity": 100,
@@ -63,7 +68,7 @@ def settings_for(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def spec_for(s: dict[str, Any], redis_url: str | None, woo_rate: float | None) -> StackSpec:
-    stores = s["shopify"] + s["woocommerce"]
+    stores = sum(s["channels"].values())
     extras: dict[str, dict[str, Any]] = {}
     # Published defaults: Shopify Standard (the simulator's defaults); WooCommerce core has no limit.
     simulators: dict[str, dict[str, Any]] = {"shopify": {"maximum_available": 1000.0, "restore_rate": 100.0}}
@@ -73,8 +78,8 @@ def spec_for(s: dict[str, Any], redis_url: str | None, woo_rate: float | None) -
     return StackSpec(
         skus=s["skus"],
         initial_quantity=s["quantity"],
-        shopify_accounts=s["shopify"],
-        woocommerce_accounts=s["woocommerce"],
+        accounts=s["channels"],
+        listed_skus={k: s["marketplace_skus"] for k in ("amazon", "ebay")} if s["marketplace_skus"] else {},
         hot_skus=s["hot_skus"],
         redis_url=redis_url,
         gateway="process",
@@ -189,6 +194,13 @@ def run(s: dict[str, Any], redis_url: str | None, woo_rate: float | None) -> dic
     }
 
 
+def _channels(text: str) -> dict[str, int]:
+    try:
+        return parse_channels(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="tiny counts, to check the benchmark runs")
@@ -198,9 +210,19 @@ def main() -> None:
     p.add_argument("--redis", default=os.environ.get("SKUSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--embedded", action="store_true", help="use the embedded store instead of --redis")
     p.add_argument("--woo-rate", type=float, default=None, help="WooCommerce budget, requests/s")
+    p.add_argument(
+        "--channels", type=_channels, default=None, help="accounts per kind, e.g. shopify:2,amazon:1"
+    )
+    p.add_argument(
+        "--marketplace-skus", type=int, default=None, help="SKUs listed on Amazon and eBay accounts"
+    )
     a = p.parse_args()
     random.seed(1)
-    result = run(settings_for(a), None if a.embedded else a.redis, a.woo_rate)
+    result = run(
+        settings_for(a) | {"marketplace_skus": a.marketplace_skus},
+        None if a.embedded else a.redis,
+        a.woo_rate,
+    )
     name = "propagation-smoke" if a.smoke else "propagation"
     if a.woo_rate is not None:  # a what-if run: never overwrite the default one
         name += f"-woo{a.woo_rate:g}"

@@ -33,9 +33,11 @@ class StackReadings:
             return {sku: item.quantity for sku, item in store.listings.items()}
 
     def expected(self, channel_id: str, master: dict[str, int]) -> dict[str, int]:
-        """What the channel should list for ``master``: ``max(0, listed by its buffer rules)``."""
-        rules = rules_for(self.accounts[channel_id].channel)
-        return {sku: max(0, rules.listed(sku, a)) for sku, a in master.items()}
+        """What the channel should list for ``master``: ``max(0, listed by its buffer rules)``, for
+        the SKUs it lists."""
+        account = self.accounts[channel_id]
+        rules = rules_for(account.channel)
+        return {sku: max(0, rules.listed(sku, a)) for sku, a in master.items() if sku in account.skus}
 
     def channel_stats(self) -> dict[str, dict[str, Any]]:
         return dict(

@@ -14,7 +14,9 @@ def lag_records(stack: LocalStack) -> list[ChannelRecord]:
     out = []
     for cid, account in stack.accounts.items():
         rules = rules_for(account.channel)
-        seeded = {sku: max(0, rules.listed(sku, q)) for sku, q in stack.initial.items()}
+        seeded = {
+            sku: max(0, rules.listed(sku, q)) for sku, q in stack.initial.items() if sku in account.skus
+        }
         failed = stack.shopper_loop.redelivered.get(cid, set()) if stack.shopper_loop else set()
         out.append(ChannelRecord.from_store(cid, account.store, seeded, rules.listed, failed))
     return out

@@ -20,7 +20,14 @@ from actors.gateway.server import BackgroundServer
 from actors.local_stack.gateway_proc import GatewayProcess
 from actors.local_stack.readings import StackReadings
 from actors.local_stack.shoppers import ShopperLoop
-from actors.local_stack.spec import Account, StackSpec, build_config, make_account, seed_simulator
+from actors.local_stack.spec import (
+    Account,
+    StackSpec,
+    build_config,
+    make_account,
+    new_account,
+    seed_simulator,
+)
 from actors.runtime import ensure_channels, ensure_shards, kill_channels, kill_shards, start_ray
 from actors.shard_client import ShardClient
 from adapters.sim.core import serve_in_thread
@@ -92,11 +99,11 @@ class LocalStack(StackReadings):
     def _start_simulators(self) -> dict[str, dict[str, dict[str, Any]]]:
         catalogs = {}
         for cid, kind in self.spec.channel_ids():
-            account = make_account(self.spec, cid, kind)
-            account.url, stop = serve_in_thread(account.simulator.app)
+            maker = new_account(self.spec, cid, kind)
+            url, stop = serve_in_thread(maker.simulator.app)
             self._undo.append(stop)
-            account.channel.base_url = account.url
-            catalogs[cid] = seed_simulator(account, self.initial)
+            account = make_account(self.spec, maker, cid, url)
+            catalogs[cid] = seed_simulator(account, self.spec.listed_quantities(cid, kind))
             self.accounts[cid] = account
         return catalogs
 
@@ -126,6 +133,7 @@ class LocalStack(StackReadings):
                     {
                         sku: Synced(SEED_VERSION, q, max(0, rules.listed(sku, q)))
                         for sku, q in self.initial.items()
+                        if sku in account.skus
                     }
                 )
         finally:
