@@ -54,6 +54,8 @@ from benchmarks.capacity_parts import (
 from benchmarks.common import RESULTS, write_result
 from engine.config import EngineConfig, HistoryConfig, StoreConfig
 from engine.events import OrderPlaced
+from engine.history.streams import parse_id
+from engine.routing import ShardMap
 
 VSHARDS = EngineConfig().vshards
 MAXLEN = StoreConfig().audit_maxlen
@@ -142,7 +144,14 @@ async def concurrent(
             t_c = time.time()
             produced = n_open + closed["lines"]
             backlog_at_stop = produced - stored()
-            catch_up = wait_until(lambda: stored() >= produced, 600, "the archiver to store every entry")
+            # Caught up = the cursor reached the stream's last id (not every entry produced: one
+            # hot SKU's stream is capped at store.audit_maxlen, and XADD trims what is beyond it).
+            vs = ShardMap(1, VSHARDS).vshard(skus[0])
+            newest: Any = redis.Redis.from_url(url).xrevrange(KEYS.audit(vs), count=1)
+            last = parse_id(newest[0][0])
+            cursor = f"SELECT array[ms, seq] FROM archive_cursors WHERE vshard = {vs}"
+            catch_up = wait_until(lambda: tuple(scalar(conn, cursor) or (0, 0)) >= last, 600, "the archiver")
+            lost = produced - stored()
         stop.set()
         rounds: list[tuple[float, int, float]] = out.get(timeout=60)
         proc.join(30)
@@ -156,6 +165,7 @@ async def concurrent(
         "sku": skus[0], "open_loop": {**open_loop, "archiver": window(t_a, t_b)},
         "closed_loop_max": {**closed, "archiver": window(t_b, t_c)},
         "after_hot_path_stopped": {"backlog_entries": backlog_at_stop, "caught_up_in_s": catch_up,
+                                   "entries_trimmed_before_archived": lost,
                                    "archiver": window(t_c, float("inf"))},
         "catch_up_vs_busy_time": round(catch_up / max(1e-9, closed["seconds"]), 2),
         "lag_definition": "per archiver round: age of its oldest entry (Redis stream id time) when the "
@@ -186,8 +196,10 @@ def projection(s: dict[str, Any], dense: dict[str, Any], rate: float) -> dict[st
     }  # fmt: skip
 
 
-def soak_running() -> bool:
-    return subprocess.run(["pgrep", "-f", "tests.soak.run"], capture_output=True).returncode == 0
+def others() -> dict[str, int]:
+    """Processes of other work on the machine (a soak, test runs) at this moment."""
+    count = lambda pat: len(subprocess.run(["pgrep", "-f", pat], capture_output=True).stdout.split())  # noqa: E731
+    return {"soak": count("tests.soak.run"), "pytest": count("python -m pytest")}
 
 
 async def run(quick: bool, rng: random.Random) -> dict[str, Any]:
@@ -245,11 +257,11 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
-    load_before, soak_before, t0 = [round(x, 2) for x in os.getloadavg()], soak_running(), time.time()
+    load_before, busy_before, t0 = [round(x, 2) for x in os.getloadavg()], others(), time.time()
     doc = asyncio.run(run(a.quick, random.Random(18)))
     doc = {"quick": a.quick, "notes": NOTES, "seconds": round(time.time() - t0, 1),
            "load_average_before": load_before, "load_average_after": [round(x, 2) for x in os.getloadavg()],
-           "soak_running_before_after": [soak_before, soak_running()], "vshards": VSHARDS,
+           "other_processes_before_after": [busy_before, others()], "vshards": VSHARDS,
            "audit_maxlen": MAXLEN, "key_prefix": KEYS.prefix, **doc}  # fmt: skip
     path = write_result("capacity-quick" if a.quick else "capacity", doc, a.out)
     print(f"wrote {path}: {doc['ratios_archiver_vs_commit_path']}")
