@@ -4,7 +4,7 @@ A thin async Ray actor around ``engine.history.drain.Drain``: one loop of rounds
 after PostgreSQL's cursors, store them in one transaction, trim what is stored and older than
 ``[history] keep_in_redis_s``), paced by ``interval_s`` once caught up. While PostgreSQL is down
 the loop retries with backoff, trims nothing (nothing new is confirmed) and reports the backlog
-in ``stats()``; Redis holds it meanwhile, up to ``store.audit_maxlen`` entries per stream.
+in ``stats()``; Redis holds it meanwhile, up to ``history.max_backlog`` entries per stream.
 Detached and ``max_restarts=-1`` (``actors.runtime.ensure_archiver``): a restart reads the cursors
 again, and whatever the last activation sent but had not seen confirmed is sent again and ignored.
 """

@@ -17,7 +17,7 @@ from actors.names import NAMESPACE, archiver_name, channel_name, shard_name, sup
 from actors.shard import SkuShard
 from actors.supervisor import Supervisor
 from adapters.base import can_push, default_rate_guess, startup_warnings
-from engine.config import ChannelConfig, Config
+from engine.config import ChannelConfig, Config, audit_cap
 from engine.settings_fingerprint import fingerprint
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def shard_specs(config: Config, redis_url: str, fan_out: bool = False) -> list[A
             redis_url,
             config.store.key_prefix,
             config.engine.idempotency_ttl_s,
-            config.store.audit_maxlen,
+            audit_cap(config),
             channels,
             config.engine.link_host,
         )

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from actors.archiver import masked
-from engine.config import ConfigError, load_config
+from actors.runtime import shard_specs
+from engine.config import ConfigError, audit_cap, load_config
 from engine.history.pages import BadCursor, decode_cursor, encode_cursor
 
 URL = "postgresql://skusync:s3cr3t-pw@db.internal:5432/skusync"
@@ -65,3 +66,18 @@ def test_cursors_round_trip_and_foreign_ones_are_refused() -> None:
     for bad in ("", "abc", encode_cursor((1, 2, 3))[:-2] + "!!"):
         with pytest.raises(BadCursor):
             decode_cursor(bad)
+
+
+def test_with_history_the_stream_cap_is_the_archivers_backlog_not_the_history(tmp_path: Path) -> None:
+    """At ``store.audit_maxlen`` a flash sale on one hot SKU trimmed entries the archiver had not
+    read yet (``benchmarks/capacity.py``): with PostgreSQL the cap is ``history.max_backlog``."""
+    plain = load_config(write(tmp_path, "[store]\naudit_maxlen = 5000\n"), env={})
+    assert audit_cap(plain) == 5000
+    archived = load_config(
+        write(tmp_path, f'[store]\naudit_maxlen = 5000\n[history]\npostgres_url = "{URL}"\n'), env={}
+    )
+    assert audit_cap(archived) == archived.history.max_backlog == 2_000_000
+    assert all(audit_cap(archived) in spec.args for spec in shard_specs(archived, "redis://127.0.0.1:1"))
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, f'[history]\npostgres_url = "{URL}"\nmax_backlog = 10\n'), env={})
+    assert "history.max_backlog" in str(err.value)
