@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from adapters.sim.core import serve_in_thread
+
 TAMPERINGS = ("wrong_key", "altered_body", "missing_header", "stale_timestamp")
 """Ways a delivery is made invalid: signed with another key; one byte of the body changed after
 signing; the signature header removed; (kinds that sign a timestamp) signed at a time outside the
@@ -110,6 +112,27 @@ class ConformanceDriver(Protocol):
     def enforce_rate(self, per_second: float, burst: float) -> None: ...
 
     def throttle(self, storm: bool) -> None: ...
+
+
+class ServedDriver:
+    """What most drivers share: their simulator's app served on a thread behind a ``RequestLog``,
+    and page sizes through the usual keys. A driver sets ``log`` in ``__init__``."""
+
+    log: RequestLog
+    url: str = ""
+    _stop: Callable[[], None] | None = None
+
+    def start(self) -> str:
+        self.url, self._stop = serve_in_thread(self.log)
+        return self.url
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+
+    def paging(self, page_size: int) -> dict[str, Any]:
+        return {"catalog_page_size": page_size, "reconcile_page_size": page_size}
 
 
 def kinds() -> list[str]:

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from adapters.amazon import relay
 from adapters.amazon.listings import API
 from adapters.amazon.sim.app import AmazonSimulator
 from adapters.amazon.sim.orders import order_id_for
-from adapters.sim.conformance import Delivery, RequestLog, Unsupported, alter
-from adapters.sim.core import TokenBucket, serve_in_thread
+from adapters.sim.conformance import Delivery, RequestLog, ServedDriver, Unsupported, alter
+from adapters.sim.core import TokenBucket
 
 SELLER, MARKETPLACE = "A1CONFORMANCE", "ATVPDKIKX0DER"
 """A seller of its own: SP-API read buckets are per seller and process-wide (``sp_read.bucket``),
@@ -44,7 +44,7 @@ PRODUCT_TYPES = ("SHIRT", "LUGGAGE", "HOME_BED_AND_BATH")
 """``varied`` listings' productTypes: each patch must carry its listing's own, learned by the import."""
 
 
-class AmazonDriver:
+class AmazonDriver(ServedDriver):
     kind = "amazon"
     batch_limit = 1
     published_rate: tuple[float, float] | None = PUBLISHED
@@ -60,20 +60,9 @@ class AmazonDriver:
             first_order=random.randrange(10**6, 9 * 10**6),
         )
         self.log = RequestLog(self.sim.app)
-        self.url = ""
-        self._stop: Callable[[], None] | None = None
         self._limit = PUBLISHED
 
     # -- lifecycle and configuration -----------------------------------------------------------------
-
-    def start(self) -> str:
-        self.url, self._stop = serve_in_thread(self.log)
-        return self.url
-
-    def stop(self) -> None:
-        if self._stop is not None:
-            self._stop()
-            self._stop = None
 
     def channel(self, channel_id: str) -> dict[str, Any]:
         """No ``product_type``: each patch takes its listing's own, from the catalog import."""
@@ -89,9 +78,6 @@ class AmazonDriver:
             "seller_id": SELLER,
             "marketplace_id": MARKETPLACE,
         }
-
-    def paging(self, page_size: int) -> dict[str, Any]:
-        return {"catalog_page_size": page_size, "reconcile_page_size": page_size}
 
     def batching(self, items: int) -> dict[str, Any]:
         """patchListingsItem carries one SKU whatever the channel says: there is no key to set."""

@@ -10,15 +10,14 @@ GraphQL Admin bucket of the Standard plan, 100 points/s restored into 1,000 (MAR
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from adapters.shopify.inbound import signature
 from adapters.shopify.sim.app import ShopifySimulator
-from adapters.sim.conformance import Delivery, RequestLog, Unsupported, alter
-from adapters.sim.core import serve_in_thread
+from adapters.sim.conformance import Delivery, RequestLog, ServedDriver, Unsupported, alter
 
 SECRET = "shpss-conformance-secret"
 TOKEN = "shpat_conformance"
@@ -29,7 +28,7 @@ STORM_RESTORE = 5.0
 """Points/s the bucket refills at during a storm: a shop whose other apps spend nearly all of it."""
 
 
-class ShopifyDriver:
+class ShopifyDriver(ServedDriver):
     kind = "shopify"
     batch_limit = 250
     published_rate: tuple[float, float] | None = PUBLISHED
@@ -44,19 +43,8 @@ class ShopifyDriver:
             maximum_available=PUBLISHED[1],
         )
         self.log = RequestLog(self.sim.app)
-        self.url = ""
-        self._stop: Callable[[], None] | None = None
 
     # -- lifecycle and configuration -----------------------------------------------------------------
-
-    def start(self) -> str:
-        self.url, self._stop = serve_in_thread(self.log)
-        return self.url
-
-    def stop(self) -> None:
-        if self._stop is not None:
-            self._stop()
-            self._stop = None
 
     def channel(self, channel_id: str) -> dict[str, Any]:
         return {
@@ -67,9 +55,6 @@ class ShopifyDriver:
             "location_id": LOCATION,
             "webhook_secret": SECRET,
         }
-
-    def paging(self, page_size: int) -> dict[str, Any]:
-        return {"catalog_page_size": page_size, "reconcile_page_size": page_size}
 
     def batching(self, items: int) -> dict[str, Any]:
         return {"max_batch": items}

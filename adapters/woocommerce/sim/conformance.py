@@ -20,13 +20,13 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from adapters.sim.conformance import Delivery, RequestLog, Unsupported, alter
-from adapters.sim.core import TokenBucket, serve_in_thread
+from adapters.sim.conformance import Delivery, RequestLog, ServedDriver, Unsupported, alter
+from adapters.sim.core import TokenBucket
 from adapters.woocommerce.inbound import signature
 from adapters.woocommerce.sim.app import WooCommerceSimulator
 
@@ -37,7 +37,7 @@ STORM_RATE = 1.0
 """Requests/s a host's limiter lets through during a storm (burst 1, spent when the storm starts)."""
 
 
-class WooCommerceDriver:
+class WooCommerceDriver(ServedDriver):
     kind = "woocommerce"
     batch_limit = 100
     published_rate: tuple[float, float] | None = None
@@ -52,21 +52,10 @@ class WooCommerceDriver:
             first_order_id=random.randrange(10**6, 10**12),
         )
         self.log = RequestLog(self.sim.app)
-        self.url = ""
-        self._stop: Callable[[], None] | None = None
         self._groups = itertools.count(1)
         self._limit: tuple[float, float] | None = None
 
     # -- lifecycle and configuration -----------------------------------------------------------------
-
-    def start(self) -> str:
-        self.url, self._stop = serve_in_thread(self.log)
-        return self.url
-
-    def stop(self) -> None:
-        if self._stop is not None:
-            self._stop()
-            self._stop = None
 
     def channel(self, channel_id: str) -> dict[str, Any]:
         return {
@@ -77,9 +66,6 @@ class WooCommerceDriver:
             "consumer_secret": CONSUMER_SECRET,
             "webhook_secret": SECRET,
         }
-
-    def paging(self, page_size: int) -> dict[str, Any]:
-        return {"catalog_page_size": page_size, "reconcile_page_size": page_size}
 
     def batching(self, items: int) -> dict[str, Any]:
         return {"max_batch": items}
