@@ -85,7 +85,11 @@ class Served:
         for line in self.proc.stdout:
             self.out.append(line)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 120) -> int:
+        # A guard against a hang, not a measurement: the drain (up to 30 s of graceful shutdown),
+        # the embedded deployment's teardown and Ray's own shutdown of the cluster serve started,
+        # beside the test session's cluster on 2 cores. 60 s ran out once in a clean-clone run
+        # (2026-12-06) that then passed 15 times alone.
         self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout_s)
