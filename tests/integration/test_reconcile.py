@@ -113,7 +113,7 @@ def test_cli_reconcile_prints_the_reports(
 ) -> None:
     s, _ = stack
     cid = next(iter(s.accounts))
-    assert cli_main(["reconcile", "--url", s.gateway_url, "--token", s.admin_token, "--channel", cid]) == 0
+    assert cli_main(["reconcile", "--url", s.gateway_url, f"--token={s.admin_token}", "--channel", cid]) == 0
     reports = json.loads(capsys.readouterr().out)["reports"]
     assert [r["channel"] for r in reports] == [cid] and not reports[0]["error"]
     assert cli_main(["reconcile", "--url", s.gateway_url, "--token", "wrong"]) == 1
