@@ -14,6 +14,7 @@ actor is ended by ``ray.kill``), its port, and restarts by the node's supervisor
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import gc
 import os
 import signal
@@ -57,6 +58,16 @@ class GracefulServer(uvicorn.Server):
         finally:
             for sig, handler in original.items():
                 signal.signal(sig, handler)
+
+    stages = False
+    """Say on stderr which step of the shutdown it is in (``serve``): a stop that hangs names it."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.stages:
+            _stage("no new connections; finishing requests in flight, then the batches")
+        await super().shutdown(sockets)
+        if self.stages:
+            _stage("requests and batches drained")
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         # first signal: stop accepting and drain; a second SIGINT gives up waiting
@@ -157,6 +168,7 @@ def serve(config: Config, ray_address: str | None = None) -> int:
         ensure_channels,
         ensure_shards,
         ensure_supervisor,
+        kill_archiver,
         kill_channels,
         kill_shards,
         kill_supervisor,
@@ -167,6 +179,9 @@ def serve(config: Config, ray_address: str | None = None) -> int:
     from engine.store.embedded import EmbeddedStore
 
     sock = bind(config.gateway.host, config.gateway.port)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: for a gateway that does not stop
+    # or answer, what it is waiting on, without a debugger on a production node
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     embedded = None
     if not config.store.redis_url:
         embedded = EmbeddedStore().start()
@@ -184,18 +199,22 @@ def serve(config: Config, ray_address: str | None = None) -> int:
         if short:
             print(f"skusync: warning: {short}", file=sys.stderr, flush=True)
         server = GracefulServer(uvicorn_config(create_app(config, client), limits=limits))
+        server.stages = True
         settle_heap()
         # listening before the announcement: a client that read it waits in the backlog until
         # uvicorn accepts, instead of being refused
         sock.listen(BACKLOG)
         _announce(config, sock)
         server.run(sockets=[sock])
+        _stage("the event loop has finished")
     finally:
         sock.close()
         if embedded is not None:
+            _stage("removing the embedded deployment's actors and store")
             kill_shards(config)
             kill_channels(config)
             kill_supervisor(config)
+            kill_archiver(config)
             embedded.stop()
     if not server.started:
         print("skusync: the gateway failed to start", file=sys.stderr)
@@ -205,6 +224,10 @@ def serve(config: Config, ray_address: str | None = None) -> int:
         return 1
     print("skusync: gateway stopped; batches in flight were drained", file=sys.stderr, flush=True)
     return 0
+
+
+def _stage(what: str) -> None:
+    print(f"skusync: stopping: {what}", file=sys.stderr, flush=True)
 
 
 def _warn_if_volatile(redis_url: str) -> None:

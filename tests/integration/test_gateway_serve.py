@@ -47,12 +47,21 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SKUSYNC_")}
 
 
+AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'actors.cli', *sys.argv[1:]])"
+)
+"""Run the CLI as an operator's terminal would: SIGINT at its default. A test session started as a
+background job inherits SIGINT ignored, and ``serve`` (rightly, by Unix convention) keeps an ignored
+SIGINT ignored, so the tests' Ctrl-C would then do nothing and look like a hang."""
+
+
 class Served:
     """``skusync serve`` in a subprocess; ``url`` once it announced its port."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "actors.cli", "serve", *args],
+            [sys.executable, "-c", AS_FROM_A_TERMINAL, "serve", *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -94,10 +103,16 @@ class Served:
         try:
             return self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
+            # serve dumps every thread's stack on SIGUSR1: the failure then says where it waits
+            dumped = len(self.lines)
+            self.proc.send_signal(signal.SIGUSR1)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not any("File " in ln for ln in self.lines[dumped:]):
+                time.sleep(0.1)
             self.proc.kill()
             raise AssertionError(
                 f"serve did not stop within {timeout_s:g} s of signal {sig}; its stderr ends with:\n"
-                + "".join(self.lines[-40:])
+                + "".join(self.lines[-120:])
                 + "\nand its stdout with:\n"
                 + "".join(self.out[-20:])
             ) from None
