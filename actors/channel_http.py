@@ -67,6 +67,9 @@ async def exchange(
     counters["requests"] += 1
     try:
         response = await client.send(request)
+        follow = getattr(adapter, "follow", None)
+        if follow is not None:  # a channel that answers a push later (a bulk feed: submit, then poll)
+            response = await follow(client, channel, response)
     except httpx.HTTPError as exc:
         counters["transport_errors"] += 1
         error = f"{type(exc).__name__}: {exc}"
