@@ -1,0 +1,119 @@
+"""Flipkart order notifications (v3, per shipment) turned into canonical events.
+
+Shapes from seller.flipkart.com/api-docs order-api-docs NotifRef (and its mirror
+flipkart.github.io/fk-api-platform-docs): ``{"eventType", "source": "flipkart", "version": "v3",
+"timestamp": ISO, "shipmentId", "locationId", "attributes": {...}}``. ``shipment_created`` carries
+``attributes.orderItems[{orderItemId, orderId, sku, quantity, status, orderDate}]`` and
+``attributes.updatedAt``; ``shipment_cancelled`` carries only ``orderItems[{orderItemId, quantity,
+reason}]`` (no SKU), every other event (hold, packed, shipped, returns...) no quantities.
+
+The order document is the shipment (every event names its ``shipmentId``; reconciliation's
+``shipments/filter`` lists shipments). Flipkart sends no event id: the key is derived from the
+resource, ``flipkart:<shipmentId>:<eventType>:<timestamp>`` (MARKETPLACES.md, common rules).
+
+Events are ordered per group and one not acknowledged blocks the later ones (api-docs
+best_practices): so every signed notification is answered 200, the ones ignored too, and one we
+cannot read is acknowledged with a note saying why (logged; reconciliation's backfill reads the
+shipment) rather than refused. Unverified, each one function: ``event_version`` (which time
+versions a notification), ``units`` (whole-number floats such as ``1.0`` as units).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from adapters.base import AdapterError, Inbound
+from adapters.order_payload import build_event, decode_object
+from adapters.reading import epoch
+from engine.events import OrderPlaced
+
+log = logging.getLogger(__name__)
+
+CREATED = "shipment_created"
+CANCELLED = "shipment_cancelled"
+
+
+def event_version(event: dict[str, Any], attributes: dict[str, Any]) -> int:
+    """ms of ``attributes.updatedAt`` (the shipment's own change time, as ``shipments/filter`` lists
+    it), else the event's ``timestamp`` (unverified that the two agree)."""
+    at = epoch(attributes.get("updatedAt")) or epoch(event.get("timestamp"))
+    if at is None:
+        raise AdapterError("notification without timestamp")
+    return round(at * 1000)
+
+
+def units(value: Any) -> int | None:
+    """A quantity as units: an integer, or a float with no fraction (a captured payload sends ``1.0``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+def event_key(event: dict[str, Any], shipment: str) -> str:
+    return f"flipkart:{shipment}:{str(event.get('eventType'))[:60]}:{str(event.get('timestamp'))[:40]}"
+
+
+def normalise(channel_id: str, body: bytes) -> Inbound:
+    """One notification as events; anything signed but unreadable is acknowledged with a note."""
+    try:
+        return _normalise(channel_id, decode_object(body))
+    except AdapterError as exc:
+        log.warning("flipkart channel %s: notification acknowledged unread: %s", channel_id, exc.reason)
+        return Inbound(note=f"acknowledged unread ({exc.reason}); backfill reads the shipment")
+
+
+def _normalise(channel_id: str, event: dict[str, Any]) -> Inbound:
+    kind = event.get("eventType")
+    shipment = event.get("shipmentId")
+    if kind == CANCELLED:
+        # The event names order items, not SKUs: the gateway cannot fetch the shipment, so the
+        # cancel is acknowledged and reconciliation's backfill lists it (type cancelled).
+        return Inbound(note="shipment_cancelled noted: backfill reads the cancelled shipment")
+    if kind != CREATED:
+        return Inbound(note=f"ignored event {str(kind)[:60]}")
+    if not isinstance(shipment, str) or not shipment or len(shipment) > 200:
+        raise AdapterError("shipmentId missing")
+    raw = event.get("attributes")
+    attributes: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    version = event_version(event, attributes)
+    lines, skipped = _lines(attributes.get("orderItems"))
+    if not lines:
+        raise AdapterError("shipment_created without an order item with a SKU")
+    dates = [t for i in _items(attributes) if (t := epoch(i.get("orderDate"))) is not None]
+    placed = min(dates, default=version / 1000)
+    built = build_event(
+        OrderPlaced,
+        key=event_key(event, shipment),
+        channel=channel_id,
+        order_id=shipment,
+        version=version,
+        at=placed,
+        lines=lines,
+    )
+    return Inbound(events=[built], note=f"skipped items without sku: {skipped}" if skipped else "")
+
+
+def _items(attributes: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = attributes.get("orderItems")
+    return [i for i in raw if isinstance(i, dict)] if isinstance(raw, list) else []
+
+
+def _lines(raw: Any) -> tuple[list[dict[str, Any]], int]:
+    """One line per SKU (items of one SKU summed); a cancelled item holds nothing."""
+    if not isinstance(raw, list):
+        raise AdapterError("attributes.orderItems must be a list")
+    held: dict[str, int] = {}
+    skipped = 0
+    for i, item in enumerate(raw):
+        sku = item.get("sku") if isinstance(item, dict) else None
+        if not isinstance(sku, str) or not sku.strip():
+            skipped += 1
+            continue
+        qty = units(item.get("quantity"))
+        if qty is None:
+            raise AdapterError(f"orderItems[{i}].quantity must be a whole number")
+        held[sku] = held.get(sku, 0) + (0 if item.get("status") == "CANCELLED" else qty)
+    return [{"sku": sku, "quantity": q} for sku, q in held.items()], skipped

@@ -1,0 +1,1 @@
+"""Flipkart's strict simulator, its conformance driver and demo accounts."""

@@ -1,0 +1,154 @@
+"""Flipkart's conformance driver (``adapters.sim.conformance``) over the strict ``FlipkartSimulator``.
+
+A fresh simulator per driver, shipments numbered from a random base (the gateway outlives each
+test's simulator and must never see two shipments share an id). Sales are ``shipment_created``
+notifications signed with FKLOGIN for the channel's ``endpoint_url``.
+
+What Flipkart or this adapter lacks, said as ``Unsupported``: an altered body (Flipkart's signature
+covers ``X_Date``, the URL, the method and the app secret, never the body: api-docs NotifIntro);
+edits and cancels (``shipment_cancelled`` names order items, not SKUs, and the gateway does not
+fetch the shipment: cancels reach master through backfill, ``shipments/filter`` type cancelled);
+refunds (returns are notified apart and not handled: a return's units come back only when the
+seller restocks).
+
+Limits: 10 SKUs per ``update/inventory`` call ("Max batch size allowed is 10",
+UpdateListingsInventoryAPI; MARKETPLACES.md, Flipkart); no published rate (None).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from adapters.flipkart import signature
+from adapters.flipkart.outbound import PATH
+from adapters.flipkart.sim.app import PUSH, FlipkartSimulator
+from adapters.sim.conformance import Delivery, RequestLog, ServedDriver, Unsupported
+from adapters.sim.core import TokenBucket
+
+APP_ID, APP_SECRET = "fk-conformance-app", "fk-conformance-secret"
+NOTIFY_URL = "https://sync.example.com/webhooks/conformance"
+GUESS = (5.0, 5.0)
+
+
+class FlipkartDriver(ServedDriver):
+    kind = "flipkart"
+    batch_limit = 10
+    published_rate: tuple[float, float] | None = None
+
+    def __init__(self) -> None:
+        self.sim = FlipkartSimulator(
+            app_id=APP_ID,
+            app_secret=APP_SECRET,
+            notify_url=NOTIFY_URL,
+            first_shipment=random.randrange(10**8, 9 * 10**8),
+        )
+        self.log = RequestLog(self.sim.app)
+        self._limit = GUESS
+
+    def channel(self, channel_id: str) -> dict[str, Any]:
+        return {
+            "id": channel_id,
+            "kind": self.kind,
+            "base_url": self.url,
+            "token_url": f"{self.url}/oauth-service/oauth/token",
+            "app_id": APP_ID,
+            "app_secret": APP_SECRET,
+            "endpoint_url": NOTIFY_URL,
+        }
+
+    def batching(self, items: int) -> dict[str, Any]:
+        return {"max_batch": items}
+
+    def seed(self, stock: Mapping[str, int], varied: bool = False) -> None:
+        """Every listing has its own product_id (a push naming another fails the SKU)."""
+        self.sim.seed([{"sku": sku, "quantity": q} for sku, q in stock.items()], reset=False)
+
+    # -- orders --------------------------------------------------------------------------------------
+
+    def sale(self, lines: Mapping[str, int]) -> tuple[str, list[Delivery]]:
+        placed = self.sim.store.try_sell(list(lines.items()))
+        if placed is None:
+            raise ValueError(f"the listings do not cover {dict(lines)}")
+        body, headers = self.sim.render_webhook(placed)
+        shipment = orjson.loads(body)["shipmentId"]
+        return shipment, [Delivery(body, headers, "shipment_created")]
+
+    def edit(self, order: str, sku: str, quantity: int) -> list[Delivery]:
+        raise Unsupported(
+            "a partial cancel's shipment_cancelled names order items, not SKUs, and the gateway does not "
+            "fetch the shipment: it is acknowledged and reaches master through backfill"
+        )
+
+    def refund(self, order: str, sku: str, quantity: int, restock: bool) -> list[Delivery]:
+        raise Unsupported("return notifications are acknowledged but not handled (no SKU quantities)")
+
+    def cancel(self, order: str, restock: bool) -> list[Delivery]:
+        raise Unsupported(
+            "shipment_cancelled names order items, not SKUs: it is acknowledged and the cancel reaches "
+            "master through backfill (shipments/filter type cancelled)"
+        )
+
+    def tamper(self, delivery: Delivery, how: str) -> Delivery:
+        kept = {
+            k: v for k, v in delivery.headers.items() if k.lower() not in (signature.AUTH, signature.DATE)
+        }
+        now = time.time()
+        if how == "wrong_key":
+            return Delivery(
+                delivery.body, kept | signature.sign(APP_ID, "not-" + APP_SECRET, NOTIFY_URL, now)
+            )
+        if how == "altered_body":
+            raise Unsupported(
+                "Flipkart's FKLOGIN signature covers X_Date, URL, method and secret, not the body"
+            )
+        if how == "missing_header":
+            date = {k: v for k, v in delivery.headers.items() if k.lower() == signature.DATE}
+            return Delivery(delivery.body, kept | date, delivery.what)
+        if how == "stale_timestamp":
+            stale = now - 2 * signature.TOLERANCE_S  # the right secret, signed ten minutes ago
+            return Delivery(
+                delivery.body, kept | signature.sign(APP_ID, APP_SECRET, NOTIFY_URL, stale), delivery.what
+            )
+        raise ValueError(f"unknown tampering {how!r}")
+
+    # -- observation and control ---------------------------------------------------------------------
+
+    def listed(self) -> dict[str, int]:
+        return dict(self.sim.store.snapshot(lists=False)["listed"])
+
+    def pushes(self) -> list[int]:
+        """SKUs per update/inventory request (the body's keys)."""
+        out = []
+        for r in self.log.requests():
+            if r.method == "POST" and r.path == PATH:
+                try:
+                    out.append(len(orjson.loads(r.body)))
+                except (orjson.JSONDecodeError, TypeError):
+                    out.append(0)
+        return out
+
+    def requests(self) -> int:
+        return int(self.sim.store.counters["requests"])
+
+    def throttled(self) -> int:
+        return int(self.sim.store.counters["throttled"])
+
+    def enforce_rate(self, per_second: float, burst: float) -> None:
+        self._limit = (per_second, burst)
+        self.sim.buckets[PUSH] = TokenBucket(burst, per_second)
+
+    def throttle(self, storm: bool) -> None:
+        """A storm: the push bucket is spent and refills at 1 call/s."""
+        if not storm:
+            self.sim.buckets[PUSH] = TokenBucket(self._limit[1], self._limit[0])
+            return
+        bucket = self.sim.buckets[PUSH] = TokenBucket(1.0, 1.0)
+        bucket.take(bucket.available())
+
+
+DRIVER = FlipkartDriver
