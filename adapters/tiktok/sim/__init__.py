@@ -1,0 +1,1 @@
+"""TikTok Shop's strict simulator (``app``), its conformance driver and demo accounts."""
