@@ -1,5 +1,6 @@
 """Flipkart inbound: FKLOGIN-signed order notifications (``adapters.flipkart.signature``), then
-``adapters.flipkart.notifications``. The signature covers the date, our registered URL, the method
+``adapters.flipkart.notifications`` (which reads the shipment a ``shipment_cancelled`` names:
+``adapters.flipkart.fetch``). The signature covers the date, our registered URL, the method
 and the app secret, not the body; it is checked before anything parses the body."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from adapters.base import Inbound
-from adapters.flipkart import notifications, signature
+from adapters.flipkart import fetch, notifications, signature
 from adapters.oauth_tokens import secret
 from engine.config import ChannelConfig
 
@@ -19,6 +20,7 @@ class FlipkartInbound:
     """Stateless but for the clock ``X_Date`` is judged by (injectable for tests)."""
 
     kind: str = "flipkart"
+    calls_out = True  # a shipment_cancelled reads its shipment: the gateway runs this on a worker thread
     clock: Callable[[], float] = field(default=time.time, repr=False)
 
     def verify(self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes) -> None:
@@ -35,4 +37,4 @@ class FlipkartInbound:
         )
 
     def normalise(self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes) -> Inbound:
-        return notifications.normalise(channel.id, body)
+        return notifications.normalise(channel.id, body, lambda sid: fetch.shipment_sync(channel, sid))

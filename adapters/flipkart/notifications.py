@@ -5,7 +5,9 @@ flipkart.github.io/fk-api-platform-docs): ``{"eventType", "source": "flipkart", 
 "timestamp": ISO, "shipmentId", "locationId", "attributes": {...}}``. ``shipment_created`` carries
 ``attributes.orderItems[{orderItemId, orderId, sku, quantity, status, orderDate}]`` and
 ``attributes.updatedAt``; ``shipment_cancelled`` carries only ``orderItems[{orderItemId, quantity,
-reason}]`` (no SKU), every other event (hold, packed, shipped, returns...) no quantities.
+reason}]`` (no SKU), so the shipment is read (``adapters.flipkart.fetch``) and its state after the
+cancel becomes the document's newer version; every other event (hold, packed, shipped,
+returns...) carries no quantities and is ignored.
 
 The order document is the shipment (every event names its ``shipmentId``; reconciliation's
 ``shipments/filter`` lists shipments). Flipkart sends no event id: the key is derived from the
@@ -15,18 +17,24 @@ Events are ordered per group and one not acknowledged blocks the later ones (api
 best_practices): so every signed notification is answered 200, the ones ignored too, and one we
 cannot read is acknowledged with a note saying why (logged; reconciliation's backfill reads the
 shipment) rather than refused. Unverified, each one function: ``event_version`` (which time
-versions a notification), ``units`` (whole-number floats such as ``1.0`` as units).
+versions a notification); how a cancelled item shows in the shipment read after a cancel is
+``orders.held``'s.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from adapters.base import AdapterError, Inbound
+from adapters.flipkart.orders import channel_order, units
 from adapters.order_payload import build_event, decode_object
 from adapters.reading import epoch
-from engine.events import OrderPlaced
+from engine.events import OrderCancelled, OrderPlaced, OrderUpdated
+
+Fetch = Callable[[str], dict[str, Any]]
+"""Reads a shipment by id (``adapters.flipkart.fetch.shipment_sync``, bound to the channel)."""
 
 log = logging.getLogger(__name__)
 
@@ -43,39 +51,30 @@ def event_version(event: dict[str, Any], attributes: dict[str, Any]) -> int:
     return round(at * 1000)
 
 
-def units(value: Any) -> int | None:
-    """A quantity as units: an integer, or a float with no fraction (a captured payload sends ``1.0``)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return value if isinstance(value, int) and value >= 0 else None
-
-
 def event_key(event: dict[str, Any], shipment: str) -> str:
     return f"flipkart:{shipment}:{str(event.get('eventType'))[:60]}:{str(event.get('timestamp'))[:40]}"
 
 
-def normalise(channel_id: str, body: bytes) -> Inbound:
+def normalise(channel_id: str, body: bytes, fetch: Fetch | None = None) -> Inbound:
     """One notification as events; anything signed but unreadable is acknowledged with a note."""
     try:
-        return _normalise(channel_id, decode_object(body))
+        return _normalise(channel_id, decode_object(body), fetch)
     except AdapterError as exc:
         log.warning("flipkart channel %s: notification acknowledged unread: %s", channel_id, exc.reason)
         return Inbound(note=f"acknowledged unread ({exc.reason}); backfill reads the shipment")
 
 
-def _normalise(channel_id: str, event: dict[str, Any]) -> Inbound:
+def _normalise(channel_id: str, event: dict[str, Any], fetch: Fetch | None) -> Inbound:
     kind = event.get("eventType")
-    shipment = event.get("shipmentId")
-    if kind == CANCELLED:
-        # The event names order items, not SKUs: the gateway cannot fetch the shipment, so the
-        # cancel is acknowledged and reconciliation's backfill lists it (type cancelled).
-        return Inbound(note="shipment_cancelled noted: backfill reads the cancelled shipment")
-    if kind != CREATED:
+    if kind not in (CREATED, CANCELLED):
         return Inbound(note=f"ignored event {str(kind)[:60]}")
+    shipment = event.get("shipmentId")
     if not isinstance(shipment, str) or not shipment or len(shipment) > 200:
         raise AdapterError("shipmentId missing")
+    if kind == CANCELLED:
+        if fetch is None:
+            raise AdapterError("shipment_cancelled names no SKU and no shipment read is configured")
+        return cancellation(channel_id, event, shipment, fetch(shipment))
     raw = event.get("attributes")
     attributes: dict[str, Any] = raw if isinstance(raw, dict) else {}
     version = event_version(event, attributes)
@@ -117,3 +116,31 @@ def _lines(raw: Any) -> tuple[list[dict[str, Any]], int]:
             raise AdapterError(f"orderItems[{i}].quantity must be a whole number")
         held[sku] = held.get(sku, 0) + (0 if item.get("status") == "CANCELLED" else qty)
     return [{"sku": sku, "quantity": q} for sku, q in held.items()], skipped
+
+
+def cancellation(
+    channel_id: str, event: dict[str, Any], shipment_id: str, shipment: dict[str, Any]
+) -> Inbound:
+    """A ``shipment_cancelled`` as the shipment it leaves (read after the event): a newer version of
+    the document (``orders.channel_order``: cancelled items hold nothing) or, when every item is
+    cancelled, ``order_cancelled`` with restock (``orders.cancel_restocks``)."""
+    if not shipment.get("updatedAt"):
+        shipment = shipment | {"updatedAt": event.get("timestamp")}
+    order = channel_order(shipment)
+    if order is None or order.version is None:
+        raise AdapterError("the cancelled shipment lists no seller-fulfilled SKU line")
+    common = {
+        "key": event_key(event, shipment_id),
+        "channel": channel_id,
+        "order_id": shipment_id,
+        "version": order.version,
+        "at": order.modified,
+    }
+    if order.cancelled:
+        skus = [sku for sku, _ in order.lines]
+        return Inbound(
+            events=[build_event(OrderCancelled, skus=skus, restock=order.restock, **common)], note="cancelled"
+        )
+    lines = [{"sku": sku, "quantity": q} for sku, q in order.lines]
+    built = build_event(OrderUpdated, lines=lines, reason="shipment_cancelled (partial)", **common)
+    return Inbound(events=[built], note="partly cancelled")

@@ -20,6 +20,7 @@ __all__ = ["FlipkartTokens", "TokenError", "TokenPending", "forget_everywhere", 
 
 TOKEN_URL = "https://api.flipkart.net/oauth-service/oauth/token"
 SCOPE = "Seller_Api"
+GRANT = {"grant_type": "client_credentials", "scope": SCOPE}
 
 
 class FlipkartTokens(AccessTokens):
@@ -39,9 +40,20 @@ class FlipkartTokens(AccessTokens):
 
     async def _post(self, client: httpx.AsyncClient) -> httpx.Response:
         # Flipkart's token endpoint is a GET with the grant in the query (its docs' curl example)
-        return await client.get(
-            self.url, params={"grant_type": "client_credentials", "scope": SCOPE}, auth=self._app
-        )
+        return await client.get(self.url, params=GRANT, auth=self._app)
+
+    def ensure_sync(self, timeout_s: float) -> str:
+        """As ``ensure``, blocking at most ``timeout_s`` (the gateway's worker-thread fetches)."""
+        token = self._usable()
+        if token is None:
+            self._check()
+            try:
+                with httpx.Client(timeout=timeout_s) as client:
+                    response = client.get(self.url, params=GRANT, auth=self._app)
+            except httpx.HTTPError as exc:
+                raise TokenError(f"{self.name} token endpoint unreachable: {type(exc).__name__}") from None
+            token = self.adopt(response)
+        return token
 
 
 _REGISTRY: dict[tuple[str, str, str], FlipkartTokens] = {}

@@ -5,7 +5,8 @@ serviceProfile}]`` and ``updatedAt`` (api-docs order-api-docs/v3 PostShipmentSea
 fk-api-platform-docs "Search shipments using filters"). The document is the shipment, as for the
 notifications (``adapters.flipkart.notifications``), versioned by ``updatedAt`` in ms (the same
 time a ``shipment_created`` carries). Items fulfilled by Flipkart (FBF) hold Flipkart's stock, not
-master's, and are left out. Unverified, each one function: ``held`` (a CANCELLED item holds
+master's, and are left out. Unverified, each one function: ``units`` (a whole-number float
+such as ``1.0``, as a captured payload sends, counts as units), ``held`` (a CANCELLED item holds
 nothing, others their ``quantity``) and ``cancel_restocks`` (a cancelled seller-fulfilled
 shipment's units are on the listing again: taken as yes).
 """
@@ -14,11 +15,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.flipkart.notifications import units
 from adapters.reading import epoch
 from engine.reconcile import ChannelOrder
 
 FLIPKART_FULFILLED = frozenset({"Flipkart_Fulfilment", "FBF", "FBF_LITE"})
+
+
+def units(value: Any) -> int | None:
+    """A quantity as units: an integer, or a float with no fraction (a captured payload sends ``1.0``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def held(item: dict[str, Any]) -> int | None:

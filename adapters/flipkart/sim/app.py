@@ -11,6 +11,9 @@ It refuses what the Seller API refuses, each rule with its source:
   ``product_id`` missing or outside 13..16 characters ("Mandatory", "Length Range -> 13 to 16"), a
   ``locations[]`` entry without ``id`` or with an ``inventory`` that is not a non-negative integer
   (both "Mandatory", "Non-negative Integer") (UpdateListingsInventoryAPI);
+- ``GET /shipments`` with other than exactly one of ``shipmentIds``, ``orderIds``, ``orderItemIds``
+  ("only one type of query param is accepted per invocation", GetByShipmentIds) or more than 100
+  ids ("Maximum 100", fk-api-platform-docs): 400;
 - ``GET /listings/v3/{skuIds}`` with more than 10 SKUs: 400 ("Maximum per call: 10", GetListingsAPI);
 - ``product/search`` without an integer ``batchNo`` >= 0 or a known ``internalState``: 400 (both
   "required"); 20 listings a batch (fk-api-platform-docs "Search listings and product details");
@@ -85,6 +88,7 @@ class FlipkartSimulator:
             Route("/sellers/listings/v3/update/inventory", self._guarded(self._push, PUSH), methods=["POST"]),
             Route("/sellers/listings/v3/product/search", self._guarded(self._search), methods=["POST"]),
             Route("/sellers/listings/v3/{skus}", self._guarded(self._details), methods=["GET"]),
+            Route("/sellers/v3/shipments", self._guarded(self._shipments), methods=["GET"]),
             Route("/sellers/v3/shipments/filter", self._guarded(self._filter), methods=["POST"]),
             Route("/sellers/v3/shipments/filter", self._guarded(self._next_page), methods=["GET"]),
             *control_routes(self),
@@ -243,6 +247,18 @@ class FlipkartSimulator:
         return _json({"totalListingsCount": len(skus), "listingData": rows})
 
     # -- shipments -----------------------------------------------------------------------------------
+
+    async def _shipments(self, request: Request) -> Response:
+        named = [k for k in ("shipmentIds", "orderIds", "orderItemIds") if k in request.query_params]
+        if named != ["shipmentIds"]:
+            # one of the three per invocation (GetByShipmentIds); the simulator serves shipmentIds only
+            return _error(400, "BAD_REQUEST", "exactly one of shipmentIds, orderIds, orderItemIds")
+        ids = [i for i in request.query_params["shipmentIds"].split(",") if i]
+        if not 1 <= len(ids) <= 100:
+            return _error(400, "BAD_REQUEST", "Maximum 100 shipment ids allowed per request")
+        with self.store.lock:
+            found = [self.shipments[i].listed() for i in ids if i in self.shipments]
+        return _json({"shipments": found})
 
     async def _filter(self, request: Request) -> Response:
         body = orjson.loads(await request.body() or b"{}")

@@ -1,15 +1,18 @@
 """Flipkart's conformance driver (``adapters.sim.conformance``) over the strict ``FlipkartSimulator``.
 
-A fresh simulator per driver, shipments numbered from a random base (the gateway outlives each
-test's simulator and must never see two shipments share an id). Sales are ``shipment_created``
-notifications signed with FKLOGIN for the channel's ``endpoint_url``.
+One simulator per process, reset at every ``start``: the gateway reads the shipment a
+``shipment_cancelled`` names, so its channel (made once per package, before any test's simulator
+exists) must point at the simulator every test uses. ``start`` clears listings, shipments, counters
+and the request log; the application's tokens stay, as Flipkart's do. Shipments are numbered from a
+random base and never reused in the process. Sales are ``shipment_created`` notifications signed
+with FKLOGIN for the channel's ``endpoint_url``.
 
-What Flipkart or this adapter lacks, said as ``Unsupported``: an altered body (Flipkart's signature
-covers ``X_Date``, the URL, the method and the app secret, never the body: api-docs NotifIntro);
-edits and cancels (``shipment_cancelled`` names order items, not SKUs, and the gateway does not
-fetch the shipment: cancels reach master through backfill, ``shipments/filter`` type cancelled);
-refunds (returns are notified apart and not handled: a return's units come back only when the
-seller restocks).
+An edit is a partial cancel (``FlipkartSimulator.cancel`` of some units: they return to the listing
+and the notification names the order item); a cancel is every unit. The gateway reads the shipment
+each ``shipment_cancelled`` names. What Flipkart or this adapter lacks, said as ``Unsupported``: an
+altered body (Flipkart's signature covers ``X_Date``, the URL, the method and the app secret,
+never the body: api-docs NotifIntro); refunds (returns are notified apart and not handled); a
+cancel that keeps the units (a cancelled seller-fulfilled shipment's units are back on the listing).
 
 Limits: 10 SKUs per ``update/inventory`` call ("Max batch size allowed is 10",
 UpdateListingsInventoryAPI; MARKETPLACES.md, Flipkart); no published rate (None).
@@ -18,8 +21,9 @@ UpdateListingsInventoryAPI; MARKETPLACES.md, Flipkart); no published rate (None)
 from __future__ import annotations
 
 import random
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -27,28 +31,59 @@ import orjson
 from adapters.flipkart import signature
 from adapters.flipkart.outbound import PATH
 from adapters.flipkart.sim.app import PUSH, FlipkartSimulator
-from adapters.sim.conformance import Delivery, RequestLog, ServedDriver, Unsupported
-from adapters.sim.core import TokenBucket
+from adapters.sim.conformance import Delivery, RequestLog, Unsupported
+from adapters.sim.core import TokenBucket, serve_in_thread
 
 APP_ID, APP_SECRET = "fk-conformance-app", "fk-conformance-secret"
 NOTIFY_URL = "https://sync.example.com/webhooks/conformance"
 GUESS = (5.0, 5.0)
 
+_LOCK = threading.Lock()
+_SHARED: tuple[FlipkartSimulator, RequestLog, str, Callable[[], None]] | None = None
 
-class FlipkartDriver(ServedDriver):
+
+def shared() -> tuple[FlipkartSimulator, RequestLog, str]:
+    """The process's simulator, served on loopback from the first call on."""
+    global _SHARED
+    with _LOCK:
+        if _SHARED is None:
+            sim = FlipkartSimulator(
+                app_id=APP_ID,
+                app_secret=APP_SECRET,
+                notify_url=NOTIFY_URL,
+                first_shipment=random.randrange(10**8, 9 * 10**8),
+            )
+            log = RequestLog(sim.app)
+            url, stop = serve_in_thread(log)
+            _SHARED = (sim, log, url, stop)
+        return _SHARED[0], _SHARED[1], _SHARED[2]
+
+
+class FlipkartDriver:
     kind = "flipkart"
     batch_limit = 10
     published_rate: tuple[float, float] | None = None
 
     def __init__(self) -> None:
-        self.sim = FlipkartSimulator(
-            app_id=APP_ID,
-            app_secret=APP_SECRET,
-            notify_url=NOTIFY_URL,
-            first_shipment=random.randrange(10**8, 9 * 10**8),
-        )
-        self.log = RequestLog(self.sim.app)
+        self.sim, self.log, self.url = shared()
         self._limit = GUESS
+
+    def start(self) -> str:
+        sim = self.sim
+        sim.seed([], reset=True)
+        with sim.store.lock:
+            sim.shipments.clear()
+            sim.pages.clear()
+        sim.buckets[PUSH] = TokenBucket(GUESS[1], GUESS[0])
+        with self.log.lock:
+            self.log.seen.clear()
+        return self.url
+
+    def stop(self) -> None:
+        self.throttle(False)
+
+    def paging(self, page_size: int) -> dict[str, Any]:
+        return {"catalog_page_size": page_size, "reconcile_page_size": page_size}
 
     def channel(self, channel_id: str) -> dict[str, Any]:
         return {
@@ -79,19 +114,25 @@ class FlipkartDriver(ServedDriver):
         return shipment, [Delivery(body, headers, "shipment_created")]
 
     def edit(self, order: str, sku: str, quantity: int) -> list[Delivery]:
-        raise Unsupported(
-            "a partial cancel's shipment_cancelled names order items, not SKUs, and the gateway does not "
-            "fetch the shipment: it is acknowledged and reaches master through backfill"
+        held = sum(
+            i.quantity for i in self.sim.shipments[order].items if i.sku == sku and i.status != "CANCELLED"
         )
+        body, headers = self.sim.cancel(order, {sku: held - quantity})
+        return [Delivery(body, headers, "shipment_cancelled (partial)")]
 
     def refund(self, order: str, sku: str, quantity: int, restock: bool) -> list[Delivery]:
-        raise Unsupported("return notifications are acknowledged but not handled (no SKU quantities)")
+        raise Unsupported(
+            "return notifications are acknowledged but not handled: a return's units come back when the "
+            "seller restocks them"
+        )
 
     def cancel(self, order: str, restock: bool) -> list[Delivery]:
-        raise Unsupported(
-            "shipment_cancelled names order items, not SKUs: it is acknowledged and the cancel reaches "
-            "master through backfill (shipments/filter type cancelled)"
-        )
+        if not restock:
+            raise Unsupported(
+                "a cancelled seller-fulfilled Flipkart shipment's units are back on the listing"
+            )
+        body, headers = self.sim.cancel(order)
+        return [Delivery(body, headers, "shipment_cancelled")]
 
     def tamper(self, delivery: Delivery, how: str) -> Delivery:
         kept = {
