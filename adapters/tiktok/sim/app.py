@@ -5,7 +5,9 @@ It refuses what TikTok refuses, each rule with its source: every Open API call's
 app key, timestamp and shop cipher (``sim.rules.request_refusal``); a missing or expired
 ``x-tts-access-token`` (code 105002: group 105 is credentials, EcomPHP/tiktokshop-php
 src/Resource.php); over the rate: HTTP 429 (TikTok's limits are unpublished, MARKETPLACES.md: the
-simulator spends a bucket, 10/s burst 10 unless ``settings`` say otherwise); a token refresh with
+simulator spends one bucket per API, each 10/s burst 10 unless ``settings`` say otherwise: per API
+as TikTok's developer platform enforces its limits, developers.tiktok.com/doc/tiktok-api-v2-rate-limit
+"Limits for each API are set and enforced separately"; TikTok Shop's own are unverified); a token refresh with
 the wrong app secret or refresh token (a non-zero ``code``: src/Auth.php checks ``code``); Update
 Inventory bodies (``sim.rules.inventory_refusal``), an unknown product (404), and per SKU an id not
 of that product or a warehouse not the SKU's, reported in ``data.errors[]`` with ``code`` 0
@@ -33,6 +35,7 @@ from adapters.tiktok.sim import rules
 from adapters.tiktok.sim.orders import TikTokOrder, Unit, notification, signed
 
 WAREHOUSE = "7068517275539719942"
+APIS = ("inventory_update", "products_search", "inventory_search", "orders_search", "order_detail")
 SEARCH_LIMIT = 100
 
 
@@ -71,7 +74,7 @@ class TikTokSimulator:
         self.faults = faults or Faults()
         self.shoppers: SimulatedShoppers | None = None
         self.tokens: dict[str, float] = {}
-        self.bucket = TokenBucket(RATE_GUESS[1], RATE_GUESS[0])
+        self.buckets = {api: TokenBucket(RATE_GUESS[1], RATE_GUESS[0]) for api in APIS}
         self.orders: dict[str, TikTokOrder] = {}
         self.refuse_skus: set[str] = set()
         """SKU ids the next inventory updates fail in ``data.errors[]`` (tests of per-SKU errors)."""
@@ -79,11 +82,15 @@ class TikTokSimulator:
         p, o = "/product/202309", "/order/202309"
         routes = [
             Route("/api/v2/token/refresh", self._token, methods=["GET"]),
-            Route(p + "/products/{product_id}/inventory/update", self._api(self._update), methods=["POST"]),
-            Route(p + "/products/search", self._api(self._products), methods=["POST"]),
-            Route(p + "/inventory/search", self._api(self._inventory), methods=["POST"]),
-            Route(o + "/orders/search", self._api(self._search_orders), methods=["POST"]),
-            Route(o + "/orders", self._api(self._order_detail), methods=["GET"]),
+            Route(
+                p + "/products/{product_id}/inventory/update",
+                self._api(self._update, "inventory_update"),
+                methods=["POST"],
+            ),
+            Route(p + "/products/search", self._api(self._products, "products_search"), methods=["POST"]),
+            Route(p + "/inventory/search", self._api(self._inventory, "inventory_search"), methods=["POST"]),
+            Route(o + "/orders/search", self._api(self._search_orders, "orders_search"), methods=["POST"]),
+            Route(o + "/orders", self._api(self._order_detail, "order_detail"), methods=["GET"]),
             *control_routes(self),
         ]
         self.app = ExposeTransport(Starlette(routes=routes))
@@ -110,12 +117,12 @@ class TikTokSimulator:
         return {x.sku: dict(x.ids) for x in listings}
 
     def settings(self, changes: dict[str, Any]) -> dict[str, Any]:
-        if "rate" in changes:
-            rate, burst = changes["rate"]
-            self.bucket = TokenBucket(float(burst), float(rate))
+        for api, (rate, burst) in (changes.get("rates") or {}).items():
+            self.buckets[api] = TokenBucket(float(burst), float(rate))
         self.per_call = int(changes.get("per_call", self.per_call))
         self.token_ttl_s = float(changes.get("token_ttl_s", self.token_ttl_s))
-        return {"per_call": self.per_call, "rate": [self.bucket.rate, self.bucket.capacity]}
+        rates = {api: [b.rate, b.capacity] for api, b in self.buckets.items()}
+        return {"per_call": self.per_call, "rates": rates}
 
     def accepts(self, status: int) -> bool:
         return status == 200
@@ -179,7 +186,7 @@ class TikTokSimulator:
         }
         return _answer(data=data)
 
-    def _api(self, handler: Any) -> Any:
+    def _api(self, handler: Any, api: str) -> Any:
         async def endpoint(request: Request) -> Response:
             async def inner(req: Request) -> Response:
                 body = await req.body()
@@ -199,7 +206,7 @@ class TikTokSimulator:
                     return _answer(code, message, status=status)
                 if self.tokens.get(req.headers.get(TOKEN_HEADER, ""), 0.0) <= self.store.clock():
                     return _answer(rules.BAD_TOKEN, "access token invalid or expired", status=401)
-                if not self.bucket.take(1):
+                if not self.buckets[api].take(1):
                     self.store.count("throttled")
                     return _answer(rules.THROTTLED, "Too many requests", status=429)
                 try:

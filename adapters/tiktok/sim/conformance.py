@@ -15,7 +15,7 @@ type 12, are not mapped: restocking a return is the seller's call), and a cancel
 (a cancelled order's units go back to the SKU's stock, ``orders.cancel_restocks``).
 
 Limits: SKUs of one product per Update Inventory call, at most 100 (unverified cap); the rate is
-unpublished (``published_rate`` None; the simulator spends 10 requests/s, burst 10, the adapter's
+unpublished (``published_rate`` None; the simulator spends 10 requests/s, burst 10, per API: the adapter's
 guess). Seeded SKUs are grouped four to a product (``seed``).
 """
 
@@ -32,11 +32,12 @@ from adapters.sim.conformance import Delivery, RequestLog, Unsupported, alter
 from adapters.sim.core import TokenBucket, serve_in_thread
 from adapters.tiktok.outbound import PER_CALL, RATE_GUESS
 from adapters.tiktok.signing import HEADER, webhook_signature
-from adapters.tiktok.sim.app import TikTokSimulator
+from adapters.tiktok.sim.app import APIS, TikTokSimulator
 
 APP_KEY, APP_SECRET, REFRESH = "conformance-app-key", "conformance-app-secret", "conformance-refresh"
 SHOP_ID, CIPHER = "7494000000000000777", "ROW_conformance-cipher"
 PER_PRODUCT = 4
+PUSHES = "inventory_update"
 
 _LOCK = threading.Lock()
 _SHARED: tuple[TikTokSimulator, RequestLog, str, Callable[[], None]] | None = None
@@ -76,7 +77,7 @@ class TikTokDriver:
         with self.sim.store.lock:
             self.sim.orders.clear()
             self.sim.refuse_skus.clear()
-        self.sim.settings({"per_call": PER_CALL, "rate": list(RATE_GUESS)})
+        self.sim.settings({"per_call": PER_CALL, "rates": dict.fromkeys(APIS, RATE_GUESS)})
         self._limit = RATE_GUESS
         with self.log.lock:
             self.log.seen.clear()
@@ -176,13 +177,13 @@ class TikTokDriver:
 
     def enforce_rate(self, per_second: float, burst: float) -> None:
         self._limit = (per_second, burst)
-        self.sim.bucket = TokenBucket(burst, per_second)
+        self.sim.buckets[PUSHES] = TokenBucket(burst, per_second)
 
     def throttle(self, storm: bool) -> None:
         if not storm:
-            self.sim.bucket = TokenBucket(self._limit[1], self._limit[0])
+            self.sim.buckets[PUSHES] = TokenBucket(self._limit[1], self._limit[0])
             return
-        bucket = self.sim.bucket = TokenBucket(1.0, 1.0)
+        bucket = self.sim.buckets[PUSHES] = TokenBucket(1.0, 1.0)
         bucket.take(bucket.available())
 
 
