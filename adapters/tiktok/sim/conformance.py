@@ -109,7 +109,7 @@ class TikTokDriver:
         """SKUs four to a product, so pushes carry several SKUs of one product; ``varied``: one SKU
         per product, since TikTok pages products, not SKUs, and the suite's paging checks count a
         page of ``n`` items (multi-SKU products in the catalog are tested in
-        tests/integration/test_tiktok_sim.py)."""
+        tests/unit/test_tiktok_outbound.py)."""
         self._seeds += 1
         per = 1 if varied else PER_PRODUCT
         items = [
