@@ -11,7 +11,8 @@ returns...) carries no quantities and is ignored.
 
 The order document is the shipment (every event names its ``shipmentId``; reconciliation's
 ``shipments/filter`` lists shipments). Flipkart sends no event id: the key is derived from the
-resource, ``flipkart:<shipmentId>:<eventType>:<timestamp>`` (MARKETPLACES.md, common rules).
+resource, ``flipkart:<shipmentId>:<eventType>:<timestamp>`` (MARKETPLACES.md, common rules), and
+for a cancel also the version of the shipment read.
 
 Events are ordered per group and one not acknowledged blocks the later ones (api-docs
 best_practices): so every signed notification is answered 200, the ones ignored too, and one we
@@ -130,7 +131,9 @@ def cancellation(
     if order is None or order.version is None:
         raise AdapterError("the cancelled shipment lists no seller-fulfilled SKU line")
     common = {
-        "key": event_key(event, shipment_id),
+        # the version read is part of the key: a redelivery after the shipment moved on carries a
+        # newer document (a new decision), one of the same state is a duplicate
+        "key": f"{event_key(event, shipment_id)}:{order.version}",
         "channel": channel_id,
         "order_id": shipment_id,
         "version": order.version,

@@ -219,7 +219,7 @@ def test_a_whole_cancel_is_an_order_cancelled_with_restock() -> None:
     [event], _ = run(cancel_event(), lambda sid: read if sid == "SHP-1" else {})
     assert event["kind"] == "order_cancelled" and event["restock"] is True
     assert set(event["skus"]) == {"A", "B"} and event["version"] == 1_788_247_800_500
-    assert event["key"] == "flipkart:SHP-1:shipment_cancelled:2026-09-01T13:00:00+05:30"
+    assert event["key"] == "flipkart:SHP-1:shipment_cancelled:2026-09-01T13:00:00+05:30:1788247800500"
 
 
 def test_a_partial_cancel_is_a_newer_version_holding_what_is_left() -> None:

@@ -37,7 +37,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.flipkart.sim.shipments import Item, Shipment, cancelled, created, signed
-from adapters.flipkart.sim.validate import filter_refusal, in_window, inventory_failure
+from adapters.flipkart.sim.validate import filter_refusal, inventory_failure, matches
 from adapters.sim.control import ExposeTransport, control_routes, with_faults
 from adapters.sim.core import Faults, SimOrder, SimulatedShoppers, SimulatedStore, TokenBucket, listings_from
 
@@ -268,7 +268,7 @@ class FlipkartSimulator:
         wanted = body["filter"]
         with self.store.lock:
             rows = sorted(self.shipments.values(), key=lambda s: (s.updated, s.shipment_id))
-            found = [s.shipment_id for s in rows if _matches(s, wanted)]
+            found = [s.shipment_id for s in rows if matches(s, wanted)]
         size = int((body.get("pagination") or {}).get("pageSize") or SEARCH_BATCH)
         return self._page(found, size)
 
@@ -288,15 +288,3 @@ class FlipkartSimulator:
             self.pages[token] = (found[size:], size)
             body["nextPageUrl"] = f"/v3/shipments/filter?next_token={token}"
         return _json(body)
-
-
-def _matches(shipment: Shipment, wanted: dict[str, Any]) -> bool:
-    """Type, state and date window; a shipment's state is its items' (a partly cancelled one is
-    listed with the live ones)."""
-    if wanted["type"] == "cancelled":
-        # the simulated seller is the one who cancels: sellerCancellation
-        if not shipment.cancelled or wanted.get("cancellationType") != "sellerCancellation":
-            return False
-        return in_window(shipment.updated, wanted.get("cancellationDate"))
-    live = {i.status for i in shipment.items if i.status != "CANCELLED"}
-    return bool(live & set(wanted["states"])) and in_window(shipment.updated, wanted.get("modifiedDate"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.flipkart.sim.shipments import Shipment
 from adapters.reading import epoch as parse
 from adapters.sim.core import Listing
 
@@ -66,3 +67,15 @@ def in_window(t: float, window: Any) -> bool:
         return True
     start, end = parse(window.get("from")), parse(window.get("to"))
     return (start is None or t >= start) and (end is None or t <= end)
+
+
+def matches(shipment: Shipment, wanted: dict[str, Any]) -> bool:
+    """Type, state and date window; a shipment's state is its items' (a partly cancelled one is
+    listed with the live ones)."""
+    if wanted["type"] == "cancelled":
+        # the simulated seller is the one who cancels: sellerCancellation
+        if not shipment.cancelled or wanted.get("cancellationType") != "sellerCancellation":
+            return False
+        return in_window(shipment.updated, wanted.get("cancellationDate"))
+    live = {i.status for i in shipment.items if i.status != "CANCELLED"}
+    return bool(live & set(wanted["states"])) and in_window(shipment.updated, wanted.get("modifiedDate"))
