@@ -121,3 +121,12 @@ def test_catalog_entries_carry_id_and_listed_quantity() -> None:
     ]
     entries = catalog_entries(CHANNEL.catalog, items)  # type: ignore[attr-defined]
     assert entries == {"A": {"id": "L1", "listed": 3}, "B": {"id": 9}}
+
+
+def test_start_up_warnings_name_what_cannot_work() -> None:
+    assert ADAPTER.warnings(CHANNEL) == []
+    bare = ChannelConfig.model_validate(TABLE | {"webhook_secret": "", "access_token": ""})
+    found = ADAPTER.warnings(bare)
+    assert len(found) == 2 and "no webhook_secret" in found[0] and "no access_token" in found[1]
+    inbound_only = {k: v for k, v in TABLE.items() if k not in ("push", "catalog")}
+    assert "no push table" in ADAPTER.warnings(ChannelConfig.model_validate(inbound_only))[0]
