@@ -7,7 +7,8 @@ the shards' decision, the fan-out to the channel actors, the rate-limited pushes
 stores. The report says, per channel, what was offered, sold, refused, oversold (sold by the channel
 after master ran out), how long the other stores took to learn of each sale (``adapters.sim.lag``),
 and what the channel's API refused us (429s) or we gave up on (dead letters); then the master
-invariants: initial - accepted = final, nothing negative, and every store converged.
+invariants: initial - accepted = final, nothing negative, and every store converged; and what a sync
+polling every 60 s would have oversold in this very sale (``actors.local_stack.polling``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rich.live import Live
 from rich.table import Table
 
 from actors.local_stack import LocalStack, StackSpec
+from actors.local_stack.polling import poll_comparison
 from actors.local_stack.report import divergence_summary, run_report
 
 STABLE_S = 3.0
@@ -96,6 +98,8 @@ def run_demo(settings: DemoSettings, console: Console) -> dict[str, Any]:
             )
             live.update(_progress(stack, time.monotonic() - t0, "done"))
         report = run_report(stack, time.monotonic() - t0)
+        oversold = sum(c["oversold_units"] for c in report["channels"].values())
+        report["versus_polling"] = poll_comparison(stack, oversold)
     report["settings"] = {k: v for k, v in vars(settings).items() if k not in ("redis_url", "ray_address")}
     report["converged"] = not diverged
     report["diverged"] = divergence_summary(diverged)
@@ -153,5 +157,13 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         f"({'conserved' if m['conserved'] else 'NOT CONSERVED'}); lowest available {m['min_available']}; "
         f"converged: {report['converged']}; total {report['total_s']} s"
     )
+    v = report.get("versus_polling")
+    if v:
+        console.print(
+            f"oversold units: skusync [bold]{v['skusync_oversold_units']}[/bold]; a sync polling every "
+            f"{v['polling_period_s']:g} s, simulated on this sale's {v['orders']} orders at the same limits: "
+            f"[bold]{v['polling_oversold_units_mean']}[/bold] (min {v['polling_oversold_units_min']}, max "
+            f"{v['polling_oversold_units_max']} over {v['phases']} poll phases)"
+        )
     for failure in report["failures"]:
         console.print(f"[red]invariant failed:[/red] {failure}")
