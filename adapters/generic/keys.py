@@ -111,6 +111,9 @@ class SignatureSpec(Spec):
     keyed by the channel's ``webhook_secret``, sent ``<prefix><hex|base64 digest>`` in ``header``."""
 
     algorithm: Literal["hmac-sha1", "hmac-sha256", "hmac-sha512"] = "hmac-sha256"
+    key_encoding: Literal["utf-8", "base64", "hex"] = "utf-8"
+    """How ``webhook_secret`` becomes the HMAC key: its UTF-8 bytes, or decoded from base64 / hex
+    (schemes that hand out a random binary key as text)."""
     header: Header
     signed: str = "{body}"
     encoding: Literal["hex", "base64"] = "hex"

@@ -2,9 +2,10 @@
 
 The signed bytes are ``signature.signed`` with ``{body}`` replaced by the raw body (never a
 re-serialisation) and ``{timestamp}`` by the timestamp header's value exactly as sent; the key is the
-channel's ``webhook_secret`` (UTF-8). The header carries ``prefix`` then the digest, hex (lower case,
-as ``hexdigest`` gives it) or base64 (standard alphabet, padded). The comparison is
-``hmac.compare_digest`` over the whole expected header value. With a timestamp, it must be unix
+channel's ``webhook_secret`` (its UTF-8 bytes, or decoded from base64 or hex: ``key_encoding``).
+The header carries ``prefix`` then the digest, hex (lower case, as ``hexdigest`` gives it) or
+base64 (standard alphabet, padded). The comparison is ``hmac.compare_digest`` over the whole
+expected header value. With a timestamp, it must be unix
 seconds within ``tolerance_s`` of our clock, checked after the signature (a forged header learns
 nothing of our clock), as the relay convention does (MARKETPLACES.md, "Relayed and generic channels").
 """
@@ -36,9 +37,19 @@ def signed_bytes(spec: SignatureSpec, body: bytes, timestamp: str) -> bytes:
     return out
 
 
+def key_bytes(spec: SignatureSpec, secret: str) -> bytes:
+    """The HMAC key ``webhook_secret`` stands for (``key_encoding``); ``ValueError`` if it does not decode."""
+    if spec.key_encoding == "base64":
+        return base64.b64decode(secret.encode(), validate=True)
+    if spec.key_encoding == "hex":
+        return bytes.fromhex(secret)
+    return secret.encode()
+
+
 def header_value(spec: SignatureSpec, secret: str, body: bytes, timestamp: str = "") -> str:
     """What the sender puts in ``spec.header`` for ``body`` (and ``timestamp``, when signed)."""
-    mac = hmac.new(secret.encode(), signed_bytes(spec, body, timestamp), DIGESTS[spec.algorithm]).digest()
+    key = key_bytes(spec, secret)
+    mac = hmac.new(key, signed_bytes(spec, body, timestamp), DIGESTS[spec.algorithm]).digest()
     encoded = mac.hex() if spec.encoding == "hex" else base64.b64encode(mac).decode()
     return spec.prefix + encoded
 
@@ -47,6 +58,10 @@ def verify(spec: SignatureSpec, secret: str, headers: Mapping[str, str], body: b
     """Raise ``SignatureError`` unless the headers sign ``body`` (headers are lower-cased by the caller)."""
     if not secret:
         raise SignatureError("webhook secret not configured")
+    try:
+        key_bytes(spec, secret)
+    except ValueError:
+        raise SignatureError(f"webhook secret is not {spec.key_encoding}") from None
     sent = headers.get(spec.header.lower(), "").strip()
     if not sent:
         raise SignatureError("missing signature")

@@ -85,3 +85,13 @@ def test_the_adapter_checks_before_parsing_and_takes_nothing_unsigned() -> None:
     bare = ChannelConfig.model_validate({"id": "g", "kind": "generic", "webhook_secret": SECRET})
     with pytest.raises(SignatureError, match="no webhooks"):
         adapter.verify(bare, {"x-sig": header_value(spec(), SECRET, BODY)}, BODY)
+
+
+@pytest.mark.parametrize(("encoding", "text"), [("base64", "AAEC/w=="), ("hex", "000102ff")])
+def test_a_binary_key_given_as_text(encoding: str, text: str) -> None:
+    key = bytes([0, 1, 2, 255])
+    scheme = spec(key_encoding=encoding, encoding="base64")
+    expected = base64.b64encode(hmac.new(key, BODY, hashlib.sha256).digest()).decode()
+    verify(scheme, text, {"x-sig": expected}, BODY, NOW)
+    with pytest.raises(SignatureError, match=f"not {encoding}"):
+        verify(scheme, "not a key!", {"x-sig": expected}, BODY, NOW)
