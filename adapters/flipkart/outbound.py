@@ -67,6 +67,20 @@ class FlipkartOutbound:
             page_size=int(getattr(channel, "catalog_page_size", None) or self.page_size),
         )
 
+    def warnings(self, channel: ChannelConfig) -> list[str]:
+        """Start-up warnings: keys without which notifications or pushes cannot work."""
+        out = []
+        if not getattr(channel, "app_id", None) or not getattr(channel, "app_secret", None):
+            out.append(
+                f"channel {channel.id}: no app_id/app_secret: no notification verifies, no push is sent"
+            )
+        if not getattr(channel, "endpoint_url", None):
+            out.append(
+                f"channel {channel.id}: no endpoint_url (the URL registered with Flipkart is signed): "
+                "every notification will be refused (401)"
+            )
+        return out
+
     def cost(self, updates: list[ListingUpdate]) -> float:
         return 1.0
 

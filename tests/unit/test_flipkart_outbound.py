@@ -179,3 +179,10 @@ def test_a_misspelt_or_mistyped_key_is_refused_naming_it(keys: dict[str, Any], n
 def test_the_secret_stays_secret() -> None:
     made = channel(app_secret="hush-0123456789")
     assert "hush" not in repr(made.model_extra) and "hush" not in repr(made)
+
+
+def test_missing_signing_keys_are_named_at_start_up() -> None:
+    assert FlipkartOutbound().warnings(channel(endpoint_url="https://sync.example.com/webhooks/fk")) == []
+    [named] = FlipkartOutbound().warnings(channel())
+    assert "endpoint_url" in named and "401" in named
+    assert len(FlipkartOutbound().warnings(ChannelConfig(id="fk", kind="flipkart"))) == 2
