@@ -3,7 +3,7 @@ driver and its demo accounts all use: "Acme Market", a marketplace skusync has n
 
 ``EXAMPLE_TOML`` is what a seller writes; ``example_channel`` is its ``[[channels]]`` table with
 this process's URL and secrets (``webhook_secret`` and ``access_token`` come from the environment
-in a real deployment: ``SKUSYNC_CHANNELS__ACME__WEBHOOK_SECRET``...).
+in a real deployment: ``SKUSYNC_CHANNEL_ACME_WEBHOOK_SECRET``, ``SKUSYNC_CHANNEL_ACME_ACCESS_TOKEN``).
 """
 
 from __future__ import annotations
