@@ -17,7 +17,7 @@ from actors.names import NAMESPACE, archiver_name, channel_name, shard_name, sup
 from actors.shard import SkuShard
 from actors.supervisor import Supervisor
 from adapters.base import can_push, default_rate_guess, startup_warnings
-from engine.config import ChannelConfig, Config, audit_cap
+from engine.config import ChannelConfig, Config, audit_cap, order_windows
 from engine.settings_fingerprint import fingerprint
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def shard_specs(config: Config, redis_url: str, fan_out: bool = False) -> list[A
             audit_cap(config),
             channels,
             config.engine.link_host,
+            order_windows(config),
         )
         name = shard_name(config.store.key_prefix, i)
         specs.append(

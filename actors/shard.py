@@ -19,7 +19,7 @@ from actors.names import NAMESPACE
 from actors.shard_link import LinkServer, endpoint_of
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
-from engine.store import FencedError, Keys, StoreUnavailable
+from engine.store import FencedError, Keys, OrderWindows, StoreUnavailable
 from engine.wire import decode_events
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class SkuShard:
         audit_maxlen: int,
         channel_actors: dict[str, str] | None = None,
         link_host: str = "loopback",
+        order_windows: dict[str, Any] | None = None,
     ) -> None:
         client = aioredis.Redis.from_url(redis_url, socket_timeout=10, health_check_interval=30)
         self.core = ShardCore(
@@ -62,6 +63,7 @@ class SkuShard:
             Keys(key_prefix),
             idem_ttl_s=idem_ttl_s,
             audit_maxlen=audit_maxlen,
+            windows=OrderWindows.of(order_windows),
         )
         self.fanout = ChannelFanout(channel_actors or {}, NAMESPACE)
         """Channel id -> actor name of every channel actor that mirrors this shard's SKUs."""

@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.channel_keys import KIND_KEYS as KIND_KEYS
 from engine.channel_keys import SECRET_KEYS, keys_for
@@ -103,6 +111,26 @@ class EngineConfig(_Section):
                 raise ValueError('must be "loopback", "node" or an IP address') from None
         return value
 
+    order_retention_hours: float = Field(2160.0, gt=0, le=87_600)
+    """How long Redis keeps an order's record after its last change (90 days by default): the
+    window in which an edit, cancel or refund is decided against the record. MARKETPLACES.md
+    documents no refund or edit time limit for any kind (unverified: sellers' help pages speak of
+    30-day return windows and claims up to about 90 days after delivery; Shopify names no limit), so
+    90 days is a choice, not a sourced fact: a key, which a channel may override
+    (``order_retention_hours`` on the channel). Later events find the order's marker instead
+    (``order_marker_days``) and are answered ``needs_decision``."""
+    order_marker_days: float = Field(400.0, gt=0, le=3650)
+    """How long a compact marker (8 bytes in a hash bucket) remembers that an order existed after
+    its record expired: an event for it is then ``needs_decision`` (shown in the audit trail, no
+    stock moves) instead of being taken for a new order. Must cover every order retention window;
+    past it an order is forgotten and a replay of it would count as a new sale."""
+
+    @model_validator(mode="after")
+    def _marker_covers_retention(self) -> EngineConfig:
+        if self.order_marker_days * 24 < self.order_retention_hours:
+            raise ValueError("order_marker_days must cover order_retention_hours")
+        return self
+
     @property
     def idempotency_ttl_s(self) -> int:
         """The idempotency window in whole seconds, as Redis expiries take it."""
@@ -158,6 +186,8 @@ class ChannelConfig(BaseModel):
     access_token: SecretStr = SecretStr("")
     default_buffer: int = Field(0, ge=0)
     rate_limit: RateLimit | None = None
+    order_retention_hours: float | None = Field(None, gt=0, le=87_600)
+    """This channel's order retention window (``engine.order_retention_hours`` when unset)."""
 
     def model_post_init(self, __context: Any) -> None:
         if self.kind not in KINDS:
@@ -196,12 +226,35 @@ def audit_cap(config: Config) -> int:
     return config.history.max_backlog
 
 
+def order_windows(config: Config) -> dict[str, Any]:
+    """The order record windows a shard applies, in whole seconds (``engine.store.OrderWindows``):
+    the default retention, the marker window and each channel's own retention where it sets one."""
+    hours = config.engine.order_retention_hours
+    return {
+        "retention_s": max(1, int(hours * 3600)),
+        "marker_s": max(1, int(config.engine.order_marker_days * 86_400)),
+        "channels": {
+            c.id: max(1, int(c.order_retention_hours * 3600))
+            for c in config.channels
+            if c.order_retention_hours
+        },
+    }
+
+
 class Config(_Section):
     store: StoreConfig = StoreConfig()
     gateway: GatewayConfig = GatewayConfig()
     engine: EngineConfig = EngineConfig()
     history: HistoryConfig = HistoryConfig()
     channels: list[ChannelConfig] = []
+
+    @model_validator(mode="after")
+    def _markers_cover_channels(self) -> Config:
+        marker_h = self.engine.order_marker_days * 24
+        for c in self.channels:
+            if c.order_retention_hours and c.order_retention_hours > marker_h:
+                raise ValueError(f"channel {c.id}: order_retention_hours beyond engine.order_marker_days")
+        return self
 
     def channel(self, channel_id: str) -> ChannelConfig | None:
         return next((c for c in self.channels if c.id == channel_id), None)

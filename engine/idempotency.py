@@ -18,7 +18,8 @@ What a key then promises:
 
 - a retry of a recorded part gets the recorded answer, byte for byte;
 - a retry of a settled part is decided again: ``duplicate_order`` may become ``stale`` (a newer
-  version arrived in between), and the counts it shows are the current ones; it never moves stock;
+  version arrived in between), or ``needs_decision`` (the order's record expired in between:
+  ``engine.order_rules``), and the counts it shows are the current ones; it never moves stock;
 - the same key with another payload is a ``conflict`` wherever the key has a record (any recorded
   part of the event); a key all of whose parts were settled has no record, so another payload under
   it is decided on its own (and a retry of the first payload after that one was recorded is a

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from engine.order_rules import EXPIRED, GONE
 from engine.partition import partition
 from engine.records import SkuRecord
 from engine.routing import ShardMap
@@ -65,12 +66,15 @@ class VShardWrites:
     whose other parts another shard may record too (the store joins the two records)."""
     audit: list[str] = field(default_factory=list)
     orders: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
-    """(channel, order_id) -> (encoded record, expires): parked cancels expire, orders do not."""
+    """(channel, order_id) -> (encoded record, parked): a record of parked cancels only expires with
+    the idempotency window; every other one is kept for its channel's order retention window and
+    leaves a marker (``engine.store.order_windows``)."""
 
 
 @dataclass(slots=True)
 class Fetched:
-    """Records read from the store for one batch: JSON strings, ``None`` when not stored."""
+    """Records read from the store for one batch: JSON strings, ``None`` when not stored, and
+    ``EXPIRED`` for an order whose record expired while its marker lives on."""
 
     idem: dict[IdemKey, str | None] = field(default_factory=dict)
     orders: dict[OrderKey, str | None] = field(default_factory=dict)
@@ -240,6 +244,8 @@ class Ledger:
         raw = fetched.orders[ok]
         if raw is None:
             return None
+        if raw == EXPIRED:  # the record's window ended; its marker says the order existed
+            return GONE
         order: dict[str, Any] = orjson.loads(raw)
         return order
 

@@ -20,10 +20,19 @@ vshard. Line state stored in the order record: ``ver`` (order version; ``None`` 
 cancel), ``q`` and ``kept`` (``engine.events.DocLine``), ``requested`` (units the line should hold
 out of master), ``accepted`` (units it does hold), ``outcome``, and the flags ``cancelled``,
 ``restock``, ``parked`` (a cancel without its order yet), ``final`` (no later version undoes it).
+
+Records are kept for a retention window after their last change (``engine.store.order_windows``).
+An event for an order whose record has expired (the store finds its marker: ``GONE``) is answered
+``needs_decision`` on every line of that vshard and moves nothing: the ledger no longer knows what
+the order holds, and taking it for a new order would count its units twice (or park a cancel that
+never returns them). Its audit entries (outcome ``needs_decision``) show the operator the lines to
+decide by hand, e.g. a stock adjustment for a late refund that restocks. Its answer is recorded
+under its key like any other, so a retry neither moves stock nor adds entries.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,6 +41,11 @@ if TYPE_CHECKING:
     from engine.wire import WireDecision
 
 Line = dict[str, Any]
+
+EXPIRED = "expired"
+"""What the store reads for an order whose record expired while its marker is live."""
+GONE: dict[str, Any] = {"status": "expired", "lines": []}
+"""The record ``Staging.order`` returns for such an order (compared by identity, never stored)."""
 
 SETTLED = frozenset({"duplicate_order", "stale", "already_cancelled"})
 """Line classes that change nothing and that deciding the line again can only repeat or turn into
@@ -45,6 +59,8 @@ def order_doc(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites) -> Wire
     existing = st.order(vs, ev)
     if existing is None:
         return _first(st, vs, ev, w)
+    if existing is GONE:
+        return needs_decision(st, vs, ev, w, doc_lines(ev["lines"]))
     lines = line_map(existing)
     ver = ev.get("version", 0)
     out, classes = [], []
@@ -120,6 +136,8 @@ def _doc_line(
 def order_cancelled(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:
     """Cancel the named SKUs' lines of the order on this vshard (see the module docstring)."""
     existing = st.order(vs, ev)
+    if existing is GONE:
+        return needs_decision(st, vs, ev, w, ev["skus"])
     lines = line_map(existing)
     out, classes = [], []
     settled = True
@@ -172,6 +190,20 @@ def _cancel_line(
     else:
         line["ver"] = ver
     return "applied", move(st, vs, ev, w, sku, line)
+
+
+def needs_decision(
+    st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites, skus: Iterable[str]
+) -> WireDecision:
+    """An event for an order whose record expired: every line ``needs_decision``, nothing moves,
+    one audit entry per line for the operator (see the module docstring)."""
+    out = []
+    for sku in dict.fromkeys(skus):
+        rec = st.record(sku)
+        avail, ver = (rec.available, rec.version) if rec else (None, None)
+        st.audit(ev, w, sku, 0, avail, avail, ver, "needs_decision")
+        out.append({"sku": sku, "outcome": "needs_decision", "delta": 0, "available": avail, "version": ver})
+    return st.decision(ev, "needs_decision", out)
 
 
 # -- line arithmetic ------------------------------------------------------------------------------
@@ -273,8 +305,9 @@ def put(
     lines: dict[str, Line],
     cancelled_at: float | None = None,
 ) -> None:
-    """Stage the record when a line changed; a record of parked cancels only expires (their order
-    may never come), every other one is kept."""
+    """Stage the record when a line changed; a record of parked cancels expires with the
+    idempotency window (their order may never come), every other one is kept for its channel's
+    order retention window from this write on (``engine.store.order_windows``)."""
     if existing is not None and [dict(ln) for ln in existing["lines"]] == list(lines.values()):
         return
     status = status_of(lines)

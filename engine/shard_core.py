@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from engine.ledger import Clock, Ledger, Plan
 from engine.routing import ShardMap
-from engine.store import FencedError, Keys, ShardStore, StoreUnavailable
+from engine.store import FencedError, Keys, OrderWindows, ShardStore, StoreUnavailable
 from engine.wire import WireDecision, WireEvent
 
 GC_THRESHOLDS = (300_000, 20, 100)
@@ -67,6 +67,7 @@ class ShardCore:
         audit_maxlen: int = 100_000,
         clock: Clock = time.time,
         max_pending_plans: int = MAX_PENDING_PLANS,
+        windows: OrderWindows | None = None,
     ) -> None:
         if max_pending_plans < 1:
             raise ValueError("max_pending_plans must be >= 1")
@@ -82,6 +83,7 @@ class ShardCore:
             idem_ttl_s=idem_ttl_s,
             park_ttl_s=idem_ttl_s,
             audit_maxlen=audit_maxlen,
+            windows=windows,
         )
         self.loaded_in_s = 0.0
         self.generation = 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.order_rules import Line, line_map, outcome_of, put, view
+from engine.order_rules import GONE, Line, line_map, needs_decision, outcome_of, put, view
 
 if TYPE_CHECKING:
     from engine.ledger import VShardWrites
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 def order_reserve(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites) -> WireDecision:
     """Hold each line's units if available; a line short of them holds nothing (``insufficient``)."""
     existing = st.order(vs, ev)
+    if existing is GONE:  # an order id whose record expired: not a new one
+        return needs_decision(st, vs, ev, w, (ln["sku"] for ln in ev["lines"]))
     lines = line_map(existing)
     want: dict[str, int] = {}
     for ln in ev["lines"]:
@@ -74,6 +76,8 @@ def order_release(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites) -> 
 
 def _settle(st: Staging, vs: int, ev: dict[str, Any], w: VShardWrites, sell: bool) -> WireDecision:
     existing = st.order(vs, ev)
+    if existing is GONE:
+        return needs_decision(st, vs, ev, w, ev["skus"])
     lines = line_map(existing)
     out, classes = [], []
     for sku in dict.fromkeys(ev["skus"]):

@@ -1,8 +1,10 @@
 -- Atomic commit of one or more batches' writes, for every vshard they touch, in one call.
--- ARGV: token, idem_ttl, audit_maxlen, park_ttl, payload, idem_prefix
+-- ARGV: token, idem_ttl, audit_maxlen, payload, idem_prefix, marker_bucket_s, marker_s
 --   payload (JSON): [{"b": key_base, "s": [[sku, record], ...], "i": [[event_key, value, merge], ...],
---                     "a": [entry, ...], "o": [[channel, order_id, value, expires], ...]}, ...]
+--                     "a": [entry, ...], "o": [[channel, order_id, value, ttl, marker], ...]}, ...]
 --   one object per (batch, vshard), in decision order; key_base is "prefix:{vN}".
+--   An order record expires ``ttl`` seconds after this write; ``marker`` (hex, "" for a parked
+--   cancel) is set in the vshard's marker bucket of the current time (engine.store.order_windows).
 -- Keys are built here from key_base, so every key of a vshard carries its hash tag; passing them
 -- one by one would cost a client-side argument per write, which was the largest single cost of
 -- a commit. Every vshard's owner token is checked before anything is written: a stale (zombie)
@@ -10,9 +12,16 @@
 local token = ARGV[1]
 local idem_ttl = tonumber(ARGV[2])
 local maxlen = ARGV[3]
-local park_ttl = tonumber(ARGV[4])
-local groups = cjson.decode(ARGV[5])
-local idem_prefix = ARGV[6]
+local groups = cjson.decode(ARGV[4])
+local idem_prefix = ARGV[5]
+local bucket_s, marker_s = tonumber(ARGV[6]), tonumber(ARGV[7])
+-- Redis's clock, the one its expiries run on: a bucket is the span of time its markers were set in.
+local bucket = math.floor(tonumber(redis.call('TIME')[1]) / bucket_s)
+local bucket_end = (bucket + 1) * bucket_s + marker_s
+
+local function raw(hex)  -- 8 bytes instead of 16 hex digits per marker
+  return (string.gsub(hex, '..', function(h) return string.char(tonumber(h, 16)) end))
+end
 
 -- An event split across shards has its idempotency record written by each of them: ``merge``
 -- joins this shard's parts to what another wrote, by splicing the JSON text (``[fp,{parts}]``)
@@ -54,18 +63,16 @@ for _, g in ipairs(groups) do
   for _, entry in ipairs(g.a) do
     redis.call('XADD', audit, 'MAXLEN', '~', maxlen, '*', 'd', entry)
   end
-  local kept = {}  -- order records that never expire go out in MSETs of 500, not a SET each
+  local seen = nil
   for _, o in ipairs(g.o) do
-    local key = base .. ':order:' .. o[1] .. ':' .. o[2]
-    if o[4] then
-      redis.call('SET', key, o[3], 'EX', park_ttl)
-    else
-      kept[#kept + 1] = key
-      kept[#kept + 1] = o[3]
+    redis.call('SET', base .. ':order:' .. o[1] .. ':' .. o[2], o[3], 'EX', o[4])
+    if o[5] ~= '' then
+      seen = base .. ':seen:' .. bucket
+      redis.call('HSET', seen, raw(o[5]), '')
     end
   end
-  for first = 1, #kept, 1000 do
-    redis.call('MSET', unpack(kept, first, math.min(first + 999, #kept)))
+  if seen then
+    redis.call('EXPIREAT', seen, bucket_end)
   end
   n = n + #g.i
 end

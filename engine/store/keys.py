@@ -40,6 +40,11 @@ class Keys:
         """This vshard's lines of an order (or a parked cancel waiting for it)."""
         return f"{self.tag(vshard)}:order:{channel}:{order_id}"
 
+    def seen(self, vshard: int, bucket: int) -> str:
+        """Hash of markers of orders whose records were written in time bucket ``bucket``
+        (``engine.store.order_windows``): field = 8-byte digest of channel and order id."""
+        return f"{self.tag(vshard)}:seen:{bucket}"
+
     def txn(self, txn_id: str) -> str:
         """Hash of an all-or-nothing order: request fingerprint, lines, decision, answer."""
         return f"{self.prefix}:txn:{txn_id}"

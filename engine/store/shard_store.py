@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from engine.ledger import Fetched, IdemKey, OrderKey, VShardWrites
 from engine.records import SkuRecord
 from engine.store.keys import Keys
+from engine.store.order_windows import MARKER_BUCKETS, OrderWindows, marker
 from engine.store.script_conn import ScriptConnection
 
 _COMMIT_LUA = resources.files("engine.store").joinpath("commit.lua").read_text()
@@ -46,6 +47,7 @@ class ShardStore:
         idem_ttl_s: int = 72 * 3600,
         park_ttl_s: int = 72 * 3600,
         audit_maxlen: int = 100_000,
+        windows: OrderWindows | None = None,
     ) -> None:
         self.r = client
         self.keys = keys
@@ -54,6 +56,8 @@ class ShardStore:
         self.idem_ttl_s = idem_ttl_s
         self.park_ttl_s = park_ttl_s
         self.audit_maxlen = audit_maxlen
+        self.windows = windows or OrderWindows()
+        """Order record retention and marker window (``engine.store.order_windows``)."""
         self.token: str | None = None
         # Tokens are "shard:activation.number:epoch": the activation tells this store's tokens
         # from a newer activation's, the number orders its own claims and reclaims (reclaim.lua).
@@ -170,12 +174,22 @@ class ShardStore:
         names = [idem_prefix + key for key in idem]
         names += [f"{tag[vs]}:order:{ch}:{oid}" for vs, ch, oid in orders]
         blob = orjson.dumps(names)
+        # Where to look for the markers of orders whose records are missing (fetch.lua).
+        seen = orjson.dumps(
+            {
+                "n": len(idem),
+                "t": [tag[vs] for vs, _, _ in orders],
+                "m": [marker(ch, oid) for _, ch, oid in orders],
+                "s": self.windows.bucket_s,
+                "k": MARKER_BUCKETS + 1,
+            }
+        )
         try:
             try:
-                reply = await self._evalsha(self._reads, self._fetch_sha, blob)
+                reply = await self._evalsha(self._reads, self._fetch_sha, blob, seen)
             except redis.exceptions.NoScriptError:  # reads only: load the scripts, read again
                 await self._load_scripts()
-                reply = await self._evalsha(self._reads, self._fetch_sha, blob)
+                reply = await self._evalsha(self._reads, self._fetch_sha, blob, seen)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
         values = orjson.loads(reply)
@@ -201,9 +215,10 @@ class ShardStore:
                 self.token,
                 self.idem_ttl_s,
                 self.audit_maxlen,
-                self.park_ttl_s,
                 payload,
                 self._idem_prefix,
+                self.windows.bucket_s,
+                self.windows.marker_s,
             )
         except redis.exceptions.NoScriptError as exc:
             # Nothing ran; failing the batch (rather than retrying here) keeps one path for every
@@ -223,5 +238,13 @@ class ShardStore:
             "s": list(w.stock.items()),
             "i": w.idem,
             "a": w.audit,
-            "o": [[ch, oid, value, expires] for (ch, oid), (value, expires) in w.orders.items()],
+            "o": [self._order(ch, oid, value, parked) for (ch, oid), (value, parked) in w.orders.items()],
         }
+
+    def _order(self, channel: str, order_id: str, value: str, parked: bool) -> list[str | int]:
+        """A record's write: a parked cancel (its order may never come) expires with the
+        idempotency window and leaves no marker; any other record keeps its channel's retention
+        from this write on and marks its order (``engine.store.order_windows``)."""
+        if parked:
+            return [channel, order_id, value, self.park_ttl_s, ""]
+        return [channel, order_id, value, self.windows.retention(channel), marker(channel, order_id)]

@@ -124,6 +124,9 @@ class SpecLedger:
         """SKUs of the delivery being decided whose ``already_cancelled`` a later, newer
         version could turn into a cancel that applies (see ``_cancel_line``)."""
         self.inflow: dict[str, int] = {}
+        self.expired: set[tuple[str, str, int]] = set()
+        """(channel, order_id, vshard) whose order record left the store at the end of its
+        retention window: every event line of that order on that vshard ``needs_decision``."""
 
     def clone(self) -> SpecLedger:
         other = SpecLedger(self.vshard)
@@ -133,7 +136,14 @@ class SpecLedger:
         other.answers = {k: (ev, dict(parts)) for k, (ev, parts) in self.answers.items()}
         other.quiet = set(self.quiet)
         other.inflow = dict(self.inflow)
+        other.expired = set(self.expired)
         return other
+
+    def _gone(self, ev: Doc, sku: str) -> Line | None:
+        """A line of an order whose record expired: shown to the operator, nothing moves."""
+        if (ev["channel"], ev["order_id"], self.vshard(sku)) not in self.expired:
+            return None
+        return "needs_decision", self._count_line(sku, "needs_decision")
 
     # -- delivery ---------------------------------------------------------------------------
     def deliver(self, ev: Doc) -> Doc:
@@ -155,7 +165,10 @@ class SpecLedger:
         moved = {vs: ln for vs, ln in fresh.items() if not all(self._settled(c, s["sku"]) for c, s in ln)}
         wire = (key, orjson.dumps(ev, option=orjson.OPT_SORT_KEYS))
         if known is not None or wire in self.quiet:
-            assert not moved, f"a retry of {key} decided anew what it had settled: {moved}"
+            # a settled part decided again may find its order's record expired: it then needs a
+            # decision (recorded, so its retries replay it), which moves nothing either
+            anew = {vs: ln for vs, ln in moved.items() if any(c != "needs_decision" for c, _ in ln)}
+            assert not anew, f"a retry of {key} decided anew what it had settled: {anew}"
         if moved:
             self.answers[key] = (ev, {**parts, **moved})
         elif known is None:
@@ -316,6 +329,8 @@ class SpecLedger:
     _order_updated = _order_doc
 
     def _doc_line(self, ev: Doc, sku: str, q: int, kept: int) -> tuple[str, Doc]:
+        if gone := self._gone(ev, sku):
+            return gone
         key, ver = (ev["channel"], ev["order_id"], sku), ev["version"]
         line = self.lines.get(key)
         if line is not None and line["owner"] is not None and line["phase"] != "released":
@@ -344,6 +359,8 @@ class SpecLedger:
         return [self._cancel_line(ev, sku) for sku in first_seen(ev["skus"])]
 
     def _cancel_line(self, ev: Doc, sku: str) -> tuple[str, Doc]:
+        if gone := self._gone(ev, sku):
+            return gone
         key, ver, restock = (ev["channel"], ev["order_id"], sku), ev["version"], ev["restock"]
         line = self.lines.get(key)
         if line is None:
@@ -378,6 +395,8 @@ class SpecLedger:
         return [self._reserve_line(ev, sku, q) for sku, q in summed.items()]
 
     def _reserve_line(self, ev: Doc, sku: str, q: int) -> tuple[str, Doc]:
+        if gone := self._gone(ev, sku):
+            return gone
         key, txn = (ev["channel"], ev["order_id"], sku), ev["txn"]
         line = self.lines.get(key)
         if line is not None and line["owner"] == txn:  # this transaction's line: as it stands
@@ -406,6 +425,8 @@ class SpecLedger:
         return [self._settle_line(ev, sku, sell=False) for sku in first_seen(ev["skus"])]
 
     def _settle_line(self, ev: Doc, sku: str, sell: bool) -> tuple[str, Doc]:
+        if gone := self._gone(ev, sku):
+            return gone
         key, txn = (ev["channel"], ev["order_id"], sku), ev["txn"]
         line = self.lines.get(key)
         if line is None and sell:
@@ -828,6 +849,25 @@ class LedgerModel(RuleBasedStateMachine):
         else:
             self.ledger = Ledger(SHARD_MAP, clock=lambda: CLOCK)
             self.ledger.records = self.store.load()
+
+    @precondition(lambda self: not self.pending and not self.reads and self._expirable())
+    @rule(data=st.data())
+    def expire_order(self, data: st.DataObject) -> None:
+        """An order record's retention window ends: the store keeps only its marker, so it reads
+        ``expired`` (``engine.store.order_windows``). Between batches (a window is months long,
+        no plan in memory holds the record); not a record of parked cancels (those expire with
+        the idempotency window and leave no marker) nor one holding a reservation (released by the
+        sweeper within ``gateway.order_hold_s``)."""
+        ok = data.draw(st.sampled_from(self._expirable()))
+        self.store.orders[ok] = "expired"
+        self.model.expired.add((ok[1], ok[2], ok[0]))
+
+    def _expirable(self) -> list[tuple[int, str, str]]:
+        return sorted(
+            ok
+            for ok, raw in self.store.orders.items()
+            if raw != "expired" and orjson.loads(raw)["status"] not in ("parked_cancel", "reserved")
+        )
 
     # -- after every step ------------------------------------------------------------------------
     @invariant()

@@ -120,7 +120,10 @@ def test_audit_entry_per_decided_line_and_idempotency_ttl() -> None:
         vs = SMAP.vshard("A")
         assert len(r.xrange(Keys("u").audit(vs))) == 2
         assert r.ttl(Keys("u").idem("o")) > 71 * 3600
-        assert r.ttl(Keys("u").order(vs, "x", "1")) == -1  # orders do not expire
+        # an order record is kept for the order retention window (90 days), its marker longer
+        assert 89 * 86_400 < r.ttl(Keys("u").order(vs, "x", "1")) <= 90 * 86_400
+        (seen,) = r.keys(f"u:{{v{vs}}}:seen:*")
+        assert r.hlen(seen) == 1 and r.ttl(seen) > 400 * 86_400
 
     asyncio.run(go())
 
