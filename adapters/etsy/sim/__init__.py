@@ -1,0 +1,1 @@
+"""Etsy simulator, its conformance driver and demo account."""
