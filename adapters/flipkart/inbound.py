@@ -1,7 +1,8 @@
 """Flipkart inbound: FKLOGIN-signed order notifications (``adapters.flipkart.signature``), then
-``adapters.flipkart.notifications`` (which reads the shipment a ``shipment_cancelled`` names:
+``adapters.flipkart.notifications`` (which reads the shipment a notification names:
 ``adapters.flipkart.fetch``). The signature covers the date, our registered URL, the method
-and the app secret, not the body; it is checked before anything parses the body."""
+and the app secret, not the body; it is checked before anything parses the body, and since the
+body is unsigned, what a sale takes comes from the shipment read, never from the body."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class FlipkartInbound:
     """Stateless but for the clock ``X_Date`` is judged by (injectable for tests)."""
 
     kind: str = "flipkart"
-    calls_out = True  # a shipment_cancelled reads its shipment: the gateway runs this on a worker thread
+    calls_out = True  # every order notification reads its shipment: the gateway runs this on a worker thread
     clock: Callable[[], float] = field(default=time.time, repr=False)
 
     def verify(self, channel: ChannelConfig, headers: Mapping[str, str], body: bytes) -> None:

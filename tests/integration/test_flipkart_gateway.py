@@ -122,3 +122,33 @@ def test_a_cancel_whose_shipment_cannot_be_read_is_acknowledged(
         simulator.faults = Faults()
     assert answer.status_code == 200 and answer.json()["decisions"] == []
     assert "HTTP 500" in answer.json()["note"] and master(gw, "FK1") == 8  # left to backfill
+
+
+def test_a_forged_body_under_genuine_headers_takes_only_what_the_shipment_holds(
+    gw: Gw, sim: tuple[FlipkartSimulator, str]
+) -> None:
+    """FKLOGIN does not sign the body: a captured X_Date/X_Authorization pair can carry any body for
+    as long as the date is fresh. The sale is decided from the shipment as Flipkart's API returns it,
+    so a forged body moves nothing the shipment does not hold."""
+    simulator, _ = sim
+    gw.set_stock("FK1", 10)
+    gw.set_stock("FK2", 10)
+    placed = simulator.store.try_sell([("FK1", 1)])
+    assert placed is not None
+    body, headers = simulator.render_webhook(placed)
+    assert post(gw, body, headers).status_code == 200 and master(gw, "FK1") == 9
+    genuine = orjson.loads(body)
+    forged = genuine | {
+        "timestamp": "2030-01-01T00:00:00+05:30",
+        "attributes": {
+            "updatedAt": "2030-01-01T00:00:00+05:30",
+            "orderItems": [{"orderItemId": "x", "sku": "FK2", "quantity": 9, "status": "APPROVED"}],
+        },
+    }
+    answer = post(gw, orjson.dumps(forged), headers)
+    assert answer.status_code == 200, answer.text
+    assert (master(gw, "FK1"), master(gw, "FK2")) == (9, 10)
+    elsewhere = forged | {"shipmentId": "SHP-NO-SUCH-SHIPMENT"}
+    answer = post(gw, orjson.dumps(elsewhere), headers)
+    assert answer.status_code == 200 and answer.json()["decisions"] == []
+    assert (master(gw, "FK1"), master(gw, "FK2")) == (9, 10)
