@@ -56,9 +56,12 @@ from engine.config import EngineConfig, HistoryConfig, StoreConfig
 from engine.events import OrderPlaced
 from engine.history.streams import parse_id
 from engine.routing import ShardMap
+from engine.store import OrderWindows
 
 VSHARDS = EngineConfig().vshards
 MAXLEN = StoreConfig().audit_maxlen
+MARKER_S = 3600
+"""Markers outlive the run (the default window is 400 days): what stays after the short windows."""
 BATCH, DEPTH = 2000, 4
 """As ``benchmarks.engine``: 2,000-order batches, four in flight (the commit path saturated)."""
 
@@ -71,16 +74,19 @@ async def scenario(
     assert first == events[0], "the benchmark's orders drifted from the wire form"
     with private_redis() as url, pg_database() as pg:
         r = redis.Redis.from_url(url)
-        core = await start_core(url, skus, VSHARDS, ttl_s, MAXLEN)
+        # order records get the idempotency window's length here, so both leave within the run
+        windows = OrderWindows(retention_s=ttl_s, marker_s=MARKER_S)
+        core = await start_core(url, skus, VSHARDS, ttl_s, MAXLEN, windows)
         base, t_first = used_memory(r), time.monotonic()
         rate = await drive(core, events, BATCH, DEPTH)
         full, kinds_full, keys_full = used_memory(r), by_kind(r, rng), r.dbsize()
         inside = time.monotonic() - t_first < ttl_s and kinds_full["idempotency"]["keys"] == n
         drained = await drain_all(url, VSHARDS, pg, HistoryConfig().keep_in_redis_s)
         pg_bytes = pg_sizes(pg)
+        markers = len(list(r.scan_iter(match="*:seen:*", count=10_000)))  # buckets, with a TTL too
         expired_after_s = wait_until(lambda: "db0" not in r.info("keyspace") or
-                                     r.info("keyspace")["db0"].get("expires", 0) == 0,
-                                     ttl_s + 300, "every idempotency record to expire")  # fmt: skip
+                                     r.info("keyspace")["db0"].get("expires", 0) <= markers,
+                                     ttl_s + 300, "every idempotency and order record to expire")  # fmt: skip
         no_idem = used_memory(r)
         trim = await drain_all(url, VSHARDS, pg, 0)
         after, kinds_after, keys_after = used_memory(r), by_kind(r, rng), r.dbsize()
@@ -101,7 +107,8 @@ async def scenario(
             "bytes_per_order_full_raw_used_memory": per(full["used_memory"] - base["used_memory"]),
             "bytes_per_order_after_windows": per(a - b),
             "window_cost_per_order": {
-                "idempotency": per(f - x), "audit": per(x - a), "kept_forever": per(a - b),
+                "idempotency_and_order_records": per(f - x), "audit": per(x - a),
+                "markers_and_stock": per(a - b),
             },
             "memory_usage_per_order": {k: per(v["bytes"]) for k, v in kinds_full.items()},
             "stock_hash_bytes_per_sku": round(kinds_full["stock"]["bytes"] / len(skus), 1),
@@ -177,22 +184,27 @@ def projection(s: dict[str, Any], dense: dict[str, Any], rate: float) -> dict[st
     """Redis bytes at ``rate`` orders/s with the default windows, from ``s``'s measured costs; an
     audit entry at ``dense``'s cost (a hot SKU's full streams: what an entry costs once streams
     hold thousands, as they do at these rates, rather than ~100 per stream as in ``s``)."""
-    cost, lines = s["redis"]["window_cost_per_order"], s["lines_per_order"]
-    idem_window_s = EngineConfig().idempotency_ttl_s
+    usage, lines = s["redis"]["memory_usage_per_order"], s["lines_per_order"]
+    engine = EngineConfig()
     per_entry = dense["redis"]["window_cost_per_order"]["audit"] / lines
-    idem = rate * idem_window_s * cost["idempotency"]
-    orders_day = rate * 86_400 * cost["kept_forever"]
+    # MEMORY USAGE split of the idempotency and order records' joint used_memory cost
+    joint = s["redis"]["window_cost_per_order"]["idempotency_and_order_records"]
+    share = usage["idempotency"] / max(1.0, usage["idempotency"] + usage["order"])
+    idem = rate * engine.idempotency_ttl_s * joint * share
+    orders = rate * engine.order_retention_hours * 3600 * joint * (1 - share)
+    markers = rate * engine.order_marker_days * 86_400 * usage.get("marker", 0.0)
     audit_cap = VSHARDS * MAXLEN * per_entry
     audit_history = rate * lines * HistoryConfig().keep_in_redis_s * per_entry
     return {
         "orders_per_s": rate, "audit_bytes_per_entry": round(per_entry, 1),
         "idempotency_window_bytes": round(idem),
-        "order_records_bytes_per_day": round(orders_day),
+        "order_records_window_bytes": round(orders),
+        "order_markers_window_bytes": round(markers),
         "audit_without_history_cap_bytes": round(audit_cap),
         "audit_without_history_hours_to_cap": round(VSHARDS * MAXLEN / (rate * lines) / 3600, 1),
         "audit_with_history_bytes": round(audit_history),
-        "total_after_30_days_without_history": round(idem + 30 * orders_day + audit_cap),
-        "total_after_30_days_with_history": round(idem + 30 * orders_day + audit_history),
+        "total_windows_full_without_history": round(idem + orders + markers + audit_cap),
+        "total_windows_full_with_history": round(idem + orders + markers + audit_history),
     }  # fmt: skip
 
 
@@ -239,7 +251,9 @@ NOTES = (
     "ShardStore with commit.lua/fetch.lua the SkuShard actor runs, no Ray, no gateway), each scenario on "
     "a private redis-server (persistence off, like the Redis on 6379 here). Windows as today's code keeps "
     "them: idempotency records SET EX engine.idempotency_ttl_hours (configurable; short here); order "
-    "records MSET without TTL (kept forever: no window exists to configure); audit entries XADD MAXLEN ~ "
+    "records SET EX engine.order_retention_hours (the idempotency window's length here) and a marker per "
+    "order in a time-bucketed hash for engine.order_marker_days (3600 s here: they stay after the run's "
+    "windows, measured with the stock as markers_and_stock); audit entries XADD MAXLEN ~ "
     "store.audit_maxlen per vshard stream, and with [history] trimmed once archived and older than "
     "keep_in_redis_s (0 here after the drain, 300 s default in the projections); parked cancels expire "
     "with the idempotency TTL (no key of their own); stock hash per SKU, forever. "

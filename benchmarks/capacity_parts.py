@@ -29,7 +29,7 @@ from engine.history.streams import Tail
 from engine.records import SkuRecord
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
-from engine.store import Keys
+from engine.store import Keys, OrderWindows
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PREFIX, CHANNEL, SEED = "cap", "shop-main", 10**9
@@ -104,7 +104,9 @@ def orders(n: int, lines: int, skus: list[str], rng: random.Random, first: int =
     return out
 
 
-async def start_core(url: str, skus: list[str], vshards: int, idem_ttl_s: int, maxlen: int) -> ShardCore:
+async def start_core(
+    url: str, skus: list[str], vshards: int, idem_ttl_s: int, maxlen: int, windows: OrderWindows | None = None
+) -> ShardCore:
     """One shard owning every vshard, its SKUs seeded straight into the stock hashes (a ``stock_set``
     per SKU would leave idempotency records and audit entries in the baseline)."""
     smap = ShardMap(1, vshards)
@@ -113,7 +115,8 @@ async def start_core(url: str, skus: list[str], vshards: int, idem_ttl_s: int, m
         pipe.hset(KEYS.stock(smap.vshard(s)), s, SkuRecord(SEED).encode())
     pipe.execute()
     client = aioredis.Redis.from_url(url, socket_timeout=30)
-    return await ShardCore(0, smap, client, KEYS, idem_ttl_s=idem_ttl_s, audit_maxlen=maxlen).start()
+    core = ShardCore(0, smap, client, KEYS, idem_ttl_s=idem_ttl_s, audit_maxlen=maxlen, windows=windows)
+    return await core.start()
 
 
 async def stop_core(core: ShardCore) -> None:
@@ -211,6 +214,8 @@ def kind_of(key: bytes) -> str:
         return "idempotency"
     if b":order:" in key:
         return "order"
+    if b":seen:" in key:
+        return "marker"
     for suffix in ("audit", "stock"):
         if key.endswith(b":" + suffix.encode()):
             return suffix

@@ -24,8 +24,10 @@ def test_capacity_benchmark_smoke(tmp_path: Path) -> None:
     assert set(doc["scenarios"]) == SCENARIOS
     for s in doc["scenarios"].values():
         assert {"decisions", "redis", "postgres", "archiver_alone", "trim_after_window"} <= set(s)
-        assert {"idempotency", "audit", "kept_forever"} == set(s["redis"]["window_cost_per_order"])
-        assert {"idempotency", "order", "audit", "stock"} <= set(s["redis"]["by_kind_full"])
+        costs = {"idempotency_and_order_records", "audit", "markers_and_stock"}
+        assert costs == set(s["redis"]["window_cost_per_order"])
+        assert {"idempotency", "order", "marker", "audit", "stock"} <= set(s["redis"]["by_kind_full"])
+        assert "order" not in s["redis"]["by_kind_after_windows"]  # order records expire too
         assert "audit_entries" in s["postgres"]["bytes"]
     assert {"open_loop", "closed_loop_max", "after_hot_path_stopped"} <= set(doc["concurrent"])
     assert set(doc["ratios_archiver_vs_commit_path"]) >= SCENARIOS
