@@ -111,7 +111,7 @@ def pushable(config: Config) -> list[ChannelConfig]:
     The others (kinds accepted in config but not built yet) are named in a warning once per call,
     so a deployment that lists one starts and syncs every other channel instead of failing.
     """
-    out = [c for c in config.channels if can_push(c.kind)]
+    out = [c for c in config.channels if can_push(c)]
     for c in config.channels:
         if c not in out:
             log.warning("channel %s: kind %s has no outbound adapter; nothing is pushed to it", c.id, c.kind)

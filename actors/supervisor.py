@@ -252,7 +252,7 @@ class Supervisor:
         """The health view from pings alone, every actor asked on its own, naming ``error``."""
         prefix = self.config.store.key_prefix
         shards = {str(i): shard_name(prefix, i) for i in range(self.config.engine.shards)}
-        channels = {c.id: channel_name(prefix, c.id) for c in self.config.channels if can_push(c.kind)}
+        channels = {c.id: channel_name(prefix, c.id) for c in self.config.channels if can_push(c)}
         return {
             "status": "degraded",
             "shards": await _ping_all(shards, timeout_s),
@@ -279,7 +279,7 @@ class Supervisor:
         redriven all the same. Retry-safe: a redrive re-queues each dead SKU's newest target
         (``ChannelActor.dlq_redrive``).
         """
-        ids = [c.id for c in self.config.channels if can_push(c.kind)]  # the others have no actor
+        ids = [c.id for c in self.config.channels if can_push(c)]  # the others have no actor
         outcomes = await asyncio.gather(
             *(asyncio.wait_for(self._redrive(cid), timeout_s) for cid in ids), return_exceptions=True
         )

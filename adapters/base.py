@@ -189,9 +189,15 @@ def default_rate_guess(kind: str) -> str | None:
     return guess if isinstance(guess, str) else None
 
 
-def can_push(kind: str) -> bool:
-    """True when the kind has an outbound adapter, i.e. a channel actor can mirror stock to it."""
+def can_push(channel: ChannelConfig) -> bool:
+    """True when a channel actor can mirror stock to this channel: its kind has an outbound adapter
+    and, where the adapter says it depends on the channel's configuration (``pushes(channel)``: a
+    generic channel without a push table, e.g. the seller's own checkout), the channel has it."""
     try:
-        return getattr(adapter_for(kind), "OUTBOUND", None) is not None
+        outbound = getattr(adapter_for(channel.kind), "OUTBOUND", None)
     except KeyError:
         return False
+    if outbound is None:
+        return False
+    pushes = getattr(outbound, "pushes", None)
+    return True if pushes is None else bool(pushes(channel))

@@ -143,6 +143,6 @@ def create_app(
     relative_slash_redirects(app.router)  # Starlette's own builds Location from the Host header
     app.state.gateway = gateway
     app.state.orders = coordinator
-    pushed = [c.id for c in config.channels if can_push(c.kind)]  # the others have no channel actor
+    pushed = [c.id for c in config.channels if can_push(c)]  # the others have no channel actor
     app.state.channels = ChannelActors(config.store.key_prefix, pushed)
     return app

@@ -90,13 +90,20 @@ class GenericOutbound:
         size = push.batch_size if push else 1
         return replace(self, push=push, catalog=catalog_spec(channel), max_batch=size)
 
+    def pushes(self, channel: ChannelConfig) -> bool:
+        """Only a channel with a push table gets a channel actor (``adapters.base.can_push``): one
+        without (the seller's own checkout, a marketplace that is only read) has nothing to mirror."""
+        return push_spec(channel) is not None
+
     def warnings(self, channel: ChannelConfig) -> list[str]:
         """Start-up warnings: tables that cannot work without the common key they need."""
         out = []
         if getattr(channel, "inbound", None) is not None and not channel.webhook_secret.get_secret_value():
             out.append(f"channel {channel.id}: no webhook_secret: every webhook will be refused (401)")
         if getattr(channel, "push", None) is None:
-            out.append(f"channel {channel.id}: no push table: quantities are not sent to this marketplace")
+            out.append(
+                f"channel {channel.id}: no push table: nothing is sent to this marketplace (no channel actor)"
+            )
         elif not channel.access_token.get_secret_value():
             out.append(f"channel {channel.id}: no access_token: pushes and reads carry no credentials")
         return out

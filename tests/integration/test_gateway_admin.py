@@ -88,7 +88,7 @@ def test_set_get_adjust_and_refused_adjustment(gw: Gw) -> None:
     assert after == before
     assert (after["sku"], after["available"]) == (sku, 7)
     # No channel actor runs in this module: each channel stock is pushed to is reported, not a failure.
-    pushed = [c.id for c in gw.config.channels if can_push(c.kind)]
+    pushed = [c.id for c in gw.config.channels if can_push(c)]
     assert after["channels"] == {cid: {"error": "unavailable"} for cid in pushed} and "pos" not in pushed
     assert after["version"] == 2
 

@@ -11,7 +11,7 @@ CONFIG = Config.model_validate(
         "channels": [
             {"id": "shop", "kind": "shopify", "access_token": "shpat_abc123", "webhook_secret": "whsec-9"},
             {"id": "woo", "kind": "woocommerce", "consumer_key": "ck_live_77", "consumer_secret": "cs_8888"},
-            {"id": "tt", "kind": "tiktok", "app_key": "k", "location_id": "gid://shopify/Location/1"},
+            {"id": "tt", "kind": "tiktok", "app_key": "k", "warehouse_id": "gid://shopify/Location/1"},
         ],
     }
 )
