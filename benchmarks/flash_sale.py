@@ -248,11 +248,13 @@ def main() -> None:
     p.add_argument("--phases", type=int, default=None, help="poll phases simulated per period")
     p.add_argument("--redis", default=os.environ.get("SKUSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--embedded", action="store_true", help="use the embedded store instead of --redis")
+    p.add_argument("--tag", default="", help="suffix of the output names (flash_sale-TAG.json...)")
     p.add_argument("--pg", default="host=127.0.0.1 port=5432 user=postgres dbname=postgres")
     a = p.parse_args()
     result = run(a)
     runs = result.pop("_runs")
     name = "flash_sale-quick" if a.quick else "flash_sale"
+    name += f"-{a.tag}" if a.tag else ""
     write_outputs(name, result, runs, a.out)
     path = write_result(name, result, a.out)
     print(Path(a.out / f"{name}.md").read_text())

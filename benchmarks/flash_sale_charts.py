@@ -28,19 +28,22 @@ def listing_series(rec: ChannelRecord, sku: str, t0: float) -> tuple[list[float]
 def master_series(
     records: list[ChannelRecord], sku: str, initial: int, t0: float
 ) -> tuple[list[float], list[int]]:
-    """Master's available for ``sku`` after each sale it decided, at the sale's time, by version."""
+    """Master's available for ``sku`` at each sale it decided, at the sale's time: the lowest
+    ``available`` answered for any sale up to then (a sale-only run: master only goes down, and
+    webhooks of nearby sales are decided in any order)."""
     rows = []
     for rec in records:
         for t, s, _, decision in rec.sales:
-            line = (
-                next((ln for ln in (decision or {}).get("lines", []) if ln.get("sku") == sku), None)
-                if s == sku
-                else None
-            )
-            if line is not None and line.get("available") is not None:
-                rows.append((int(line.get("version") or 0), t - t0, int(line["available"])))
+            for line in (decision or {}).get("lines", []) if s == sku else []:
+                if line.get("sku") == sku and line.get("available") is not None:
+                    rows.append((t - t0, int(line["available"])))
     rows.sort()
-    return [0.0] + [t for _, t, _ in rows], [initial] + [a for _, _, a in rows]
+    xs, ys, low = [0.0], [initial], initial
+    for t, available in rows:
+        low = min(low, available)
+        xs.append(t)
+        ys.append(low)
+    return xs, ys
 
 
 def charts(result: dict[str, Any], runs: dict[str, Any], out: Path, name: str) -> list[str]:
@@ -56,6 +59,10 @@ def charts(result: dict[str, Any], runs: dict[str, Any], out: Path, name: str) -
     initial = result["settings"]["hot_quantity"]
     end = result["settings"]["ramp"]["warm_s"] + result["settings"]["ramp"]["ramp_s"]
     end += result["settings"]["ramp"]["peak_s"] + result["settings"]["ramp"]["tail_s"]
+    # past the sale until skusync's last push of the SKU (its stores converge after the sale), at most 60 s
+    plain = runs["plain"]
+    last = [t - plain["wall0"] for rec in plain["records"] for t, s, _ in rec.received if s == sku]
+    end = min(max([end + 5, *last]) + 2, end + 60)
     p60 = runs["polling"]["60"]["runs"]
     mean = result["polling"]["60"]["summary"]["oversold_units_mean"]
     shown = min(p60, key=lambda r: abs(r.oversold_units() - mean))
@@ -71,12 +78,12 @@ def charts(result: dict[str, Any], runs: dict[str, Any], out: Path, name: str) -
         for rec in records:
             if sku in rec.seeded:
                 xs, ys = listing_series(rec, sku, t0)
-                ax.step([*xs, end + 5], [*ys, ys[-1]], where="post", lw=1, label=rec.channel_id)
+                ax.step([*xs, end], [*ys, ys[-1]], where="post", lw=1, label=rec.channel_id)
         xs, ys = master_series(records, sku, initial, t0)
-        ax.step([*xs, end + 5], [*ys, ys[-1]], where="post", color="black", lw=2.5, label="master")
+        ax.step([*xs, end], [*ys, ys[-1]], where="post", color="black", lw=2.5, label="master")
         ax.set_title(title)
         ax.set_xlabel("seconds into the sale")
-        ax.set_xlim(0, end + 5)
+        ax.set_xlim(0, end)
     axes[0].set_ylabel(f"{sku}: units listed")
     axes[1].legend(fontsize=7, ncol=2, loc="upper right")
     fig.tight_layout()

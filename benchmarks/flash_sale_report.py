@@ -248,8 +248,30 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{hot[1]} = ceil({b.get('p99_lag_s')} x {rate})",
             )
         )
-    out += ["", POLLING_NOTE, ""]
+    out += ["", *_run_notes(result), "", POLLING_NOTE, ""]
     return "\n".join(out)
+
+
+def _run_notes(result: dict[str, Any]) -> list[str]:
+    """What a reader must know to trust the skusync rows: invariants, redeliveries, hot SKUs listed."""
+    notes = []
+    for label, key in (("buffers off", "skusync"), ("buffers on", "skusync_buffered")):
+        r = result[key]
+        m = r["master"]
+        notes.append(
+            f"- skusync {label}: master conserved {m['conserved']}, never negative {m['never_negative']}; "
+            f"webhooks undelivered at first {m.get('undelivered_webhooks')}, redelivered "
+            f"{r['redelivered_webhooks']}; replay behind schedule by at most {r['replay_late_s']} s; "
+            f"failures {r['failures'] or 'none'}; load average during {r['load_average_during']}."
+        )
+    hot_q = result["settings"]["hot_quantity"]
+    listed = {cid: max(0, hot_q - next(iter(b["hot"].values()), 0)) for cid, b in result["buffers"].items()}
+    notes.append(
+        f"- With buffers, each channel listed of a hot SKU's {hot_q} units at the start: {listed} "
+        "(a buffer covering p99 lag x peak rate that exceeds the stock lists none: that channel sells "
+        "none of it)."
+    )
+    return notes
 
 
 POLLING_NOTE = (
