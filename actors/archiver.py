@@ -111,7 +111,8 @@ class Archiver:
 
     async def stats(self) -> dict[str, Any]:
         """``archived`` (rows inserted by this activation), ``lag_s``, ``backlog`` (and whether it
-        is exact), ``trimmed``, ``rounds``, ``errors``, ``last_error`` (masked), ``connected``."""
+        is exact), ``trimmed``, ``rounds``, ``errors``, ``lost`` (entries a stream's cap dropped
+        before they were stored, seen by this activation), ``last_error`` (masked), ``connected``."""
         s = self.drain.stats
         return {
             "archived": s.archived,
@@ -121,6 +122,7 @@ class Archiver:
             "trimmed": s.trimmed,
             "rounds": s.rounds,
             "errors": s.errors,
+            "lost": s.lost,
             "last_error": s.last_error,
             "connected": self.conn is not None and not self.conn.closed,
             "last_round_age_s": None if s.last_round_at is None else round(time.time() - s.last_round_at, 3),

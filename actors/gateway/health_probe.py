@@ -68,6 +68,9 @@ def archiver_warning(view: dict[str, Any], max_lag_s: float | None) -> str:
         return ""
     if not archiver.get("alive"):
         return "the history archiver is not answering"
+    lost = archiver.get("lost")
+    if isinstance(lost, int) and lost > 0:
+        return f"history lost {lost} audit entries (trimmed before archiving: raise history.max_backlog)"
     lag = archiver.get("lag_s")
     if max_lag_s is not None and isinstance(lag, int | float) and lag > max_lag_s:
         return f"history archiving is {lag:.0f} s behind"

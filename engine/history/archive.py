@@ -23,6 +23,7 @@ INSERT_ENTRY = """
 INSERT INTO audit_entries (vshard, ms, seq, at, sku, order_id, channel, kind, key, version, outcome, doc)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
+RETURNING vshard
 """
 # Newest activity and the vshards an order spans: max and union, so a re-sent batch changes nothing.
 UPSERT_ORDER = """
@@ -40,9 +41,12 @@ ON CONFLICT (channel, order_id) DO UPDATE SET
     vshards = ARRAY(SELECT DISTINCT v FROM unnest(o.vshards || excluded.vshards) AS v ORDER BY v)
 """
 UPSERT_CURSOR = """
-INSERT INTO archive_cursors AS c (vshard, ms, seq) VALUES (%s, %s, %s)
-ON CONFLICT (vshard) DO UPDATE SET ms = excluded.ms, seq = excluded.seq, updated_at = now()
-WHERE (excluded.ms, excluded.seq) > (c.ms, c.seq)
+INSERT INTO archive_cursors AS c (vshard, ms, seq, stored) VALUES (%s, %s, %s, %s)
+ON CONFLICT (vshard) DO UPDATE SET
+    ms = CASE WHEN (excluded.ms, excluded.seq) > (c.ms, c.seq) THEN excluded.ms ELSE c.ms END,
+    seq = CASE WHEN (excluded.ms, excluded.seq) > (c.ms, c.seq) THEN excluded.seq ELSE c.seq END,
+    stored = c.stored + excluded.stored,
+    updated_at = now()
 """
 
 
@@ -99,6 +103,23 @@ class Archive:
         cur = await self.conn.execute("SELECT vshard, ms, seq FROM archive_cursors")
         return {int(vs): (int(ms), int(seq)) for vs, ms, seq in await cur.fetchall()}
 
+    async def counts(self, vshards: list[int]) -> dict[int, tuple[int, int | None]]:
+        """Per vshard: entries stored from its stream, and what it had dropped unstored when last
+        looked at (None: never looked at). Vshards never archived are absent."""
+        cur = await self.conn.execute(
+            "SELECT vshard, stored, dropped FROM archive_cursors WHERE vshard = ANY(%s)", (vshards,)
+        )
+        return {int(vs): (int(n), None if d is None else int(d)) for vs, n, d in await cur.fetchall()}
+
+    async def set_dropped(self, vshard: int, dropped: int) -> None:
+        """Remember what the stream had dropped unstored (a vshard never archived gets a row at
+        cursor 0-0, which moves and trims nothing)."""
+        await self.conn.execute(
+            "INSERT INTO archive_cursors AS c (vshard, ms, seq, dropped) VALUES (%s, 0, 0, %s)"
+            " ON CONFLICT (vshard) DO UPDATE SET dropped = GREATEST(c.dropped, excluded.dropped)",
+            (vshard, dropped),
+        )
+
     async def write(self, entries: list[Entry]) -> tuple[int, dict[int, Cursor]]:
         """Store ``entries`` and move their vshards' cursors, in one transaction.
 
@@ -114,12 +135,22 @@ class Archive:
                 newest[e.vshard] = (e.ms, e.seq)
         rows = sorted((entry_row(e) for e in entries), key=lambda r: (r[0], r[1], r[2]))
         async with self.conn.transaction(), self.conn.cursor() as cur:
-            await cur.executemany(INSERT_ENTRY, rows)
-            inserted = max(cur.rowcount, 0)
+            # RETURNING says which rows each vshard really added: a re-sent row conflicts and
+            # returns nothing, so archive_cursors.stored counts each stream's entries exactly
+            await cur.executemany(INSERT_ENTRY, rows, returning=True)
+            added: dict[int, int] = {}
+            while True:
+                for (vs,) in await cur.fetchall():
+                    added[vs] = added.get(vs, 0) + 1
+                if not cur.nextset():
+                    break
+            inserted = sum(added.values())
             orders = order_rows(entries)
             if orders:
                 await cur.executemany(UPSERT_ORDER, orders)
-            await cur.executemany(UPSERT_CURSOR, [(vs, ms, seq) for vs, (ms, seq) in sorted(newest.items())])
+            await cur.executemany(
+                UPSERT_CURSOR, [(vs, ms, seq, added.get(vs, 0)) for vs, (ms, seq) in sorted(newest.items())]
+            )
             await cur.execute(
                 "SELECT vshard, ms, seq FROM archive_cursors WHERE vshard = ANY(%s)", (sorted(newest),)
             )

@@ -6,6 +6,7 @@ tests can run it, stop it between its steps and run it again.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ import redis.asyncio as aioredis
 from engine.history.archive import Archive
 from engine.history.streams import Cursor, Tail, read_tails, stream_key, vshards_of
 from engine.store.keys import Keys
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,6 +33,8 @@ class DrainStats:
     backlog: int = 0
     backlog_exact: bool = True
     errors: int = 0
+    lost: int = 0
+    """Entries a stream dropped (trimmed by its cap) before they were stored, seen by this archiver."""
     last_error: str | None = None
     last_round_at: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
@@ -65,6 +70,7 @@ class Drain:
         if self.cursors is None:
             self.cursors = await archive.cursors()
         tail = await self.observe()
+        await self.check_losses(tail, archive)
         entries, now = tail.all(), self.clock()
         if entries:
             inserted, committed = await archive.write(entries)
@@ -85,6 +91,41 @@ class Drain:
         self.stats.backlog, self.stats.backlog_exact = len(entries), not tail.truncated
         self.stats.lag_s = max(0.0, self.clock() - min(e.ms for e in entries) / 1000) if entries else 0.0
         return tail
+
+    async def check_losses(self, tail: Tail, archive: Archive) -> int:
+        """Entries trimmed from a stream before they were stored; counted, logged, remembered.
+
+        Every entry a stream ever took (Redis's ``entries-added``) was stored, is still in the
+        stream, or was dropped. Trims take the oldest first, so an unstored entry can be gone only
+        when nothing at or below the cursor is left (the stream's first entry is past it); then
+        every entry in the stream is unstored and ``dropped = added - stored - length``. What a
+        stream had dropped when first looked at (entries trimmed before history was configured) is
+        its baseline, not a loss. ``stored`` is read after the snapshot, so a concurrent archiver's
+        commit can only make the figure smaller: a loss is never reported that did not happen.
+        """
+        suspects = [
+            vs
+            for vs, m in tail.meta.items()
+            if m.added >= 0 and m.first > (self.cursors or {}).get(vs, (0, 0))
+        ]
+        if not suspects:
+            return 0
+        counts = await archive.counts(suspects)
+        lost = 0
+        for vs in suspects:
+            meta, (stored, before) = tail.meta[vs], counts.get(vs, (0, None))
+            dropped = meta.added - stored - meta.length
+            if before is not None and dropped > before:
+                lost += dropped - before
+                log.error(
+                    "history: stream of vshard %s dropped %s entries before they were stored",
+                    vs,
+                    dropped - before,
+                )
+            if before is None or dropped > before:
+                await archive.set_dropped(vs, dropped)
+        self.stats.lost += lost
+        return lost
 
     async def trim(self, now: float) -> int:
         """Trim each stream below the older of its stored cursor and the keep window.

@@ -78,6 +78,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX orders_by_channel ON orders (channel, ms, seq, vshard);
         """,
     ),
+    Migration(
+        3,
+        "entries stored per stream, and those the stream dropped unstored: a trim past the cursor is seen",
+        """
+        ALTER TABLE archive_cursors ADD COLUMN stored bigint NOT NULL DEFAULT 0;
+        ALTER TABLE archive_cursors ADD COLUMN dropped bigint;
+        UPDATE archive_cursors c
+            SET stored = (SELECT count(*) FROM audit_entries a WHERE a.vshard = c.vshard);
+        """,
+    ),
 )
 
 

@@ -37,12 +37,25 @@ class Entry:
         return (self.ms, self.seq, self.vshard)
 
 
+@dataclass(frozen=True)
+class StreamMeta:
+    """A stream as it stood when its tail was read (one atomic snapshot with the entries):
+    ``length`` entries now, the oldest ``first``, ``added`` ever (Redis's ``entries-added``;
+    -1 where the server does not say). What ``engine.history.drain`` tells a loss by."""
+
+    length: int
+    first: Cursor
+    added: int
+
+
 @dataclass
 class Tail:
-    """Entries read after each vshard's cursor; ``truncated``: vshards with more left unread."""
+    """Entries read after each vshard's cursor; ``truncated``: vshards with more left unread;
+    ``meta``: each stream that had entries, as it stood then."""
 
     entries: dict[int, list[Entry]] = field(default_factory=dict)
     truncated: set[int] = field(default_factory=set)
+    meta: dict[int, StreamMeta] = field(default_factory=dict)
 
     def all(self) -> list[Entry]:
         return [e for es in self.entries.values() for e in es]
@@ -109,8 +122,13 @@ local out = {}
 for i, key in ipairs(KEYS) do
     local rows = redis.call('XRANGE', key, '(' .. ARGV[i + 1], '+', 'COUNT', count)
     if #rows > 0 then
-        out[#out + 1] = i - 1
-        out[#out + 1] = rows
+        local added, first = -1, rows[1][1]
+        local info = redis.call('XINFO', 'STREAM', key)
+        for j = 1, #info, 2 do
+            if info[j] == 'entries-added' then added = info[j + 1] end
+            if info[j] == 'first-entry' and info[j + 1] then first = info[j + 1][1] end
+        end
+        out[#out + 1] = {i - 1, rows, redis.call('XLEN', key), first, added}
     end
 end
 return out
@@ -132,10 +150,11 @@ async def _round(
     reply = await redis.register_script(TAILS_LUA)(
         keys=[stream_key(keys, vs) for vs in vshards], args=[count, *after]
     )
-    for i in range(0, len(reply), 2):
-        vs, rows = vshards[int(reply[i])], reply[i + 1]
+    for index, rows, length, first, added in reply:
+        vs = vshards[int(index)]
         got = [Entry(vs, *parse_id(raw_id), decode(_pairs(flat))) for raw_id, flat in rows]
         tail.entries.setdefault(vs, []).extend(got)
+        tail.meta[vs] = StreamMeta(int(length), parse_id(first), int(added))
         if len(got) >= count:
             tail.truncated.add(vs)
 

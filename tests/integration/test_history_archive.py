@@ -242,3 +242,28 @@ def test_paging_returns_every_row_once_while_rows_arrive_and_filters_hold(
     assert len(by_sku) == len([i for i in range(80) if i % 3 == 2])
     by_order = asyncio.run(pages_of(AuditFilter(order_id="o3", since=1040.0), arriving=False))
     assert len(by_order) == len([i for i in range(40, 80) if i % 7 == 3])
+
+
+def test_entries_a_capped_stream_drops_before_they_are_archived_are_counted_as_lost(
+    pg_url: str, redis_client: redis.Redis, prefix: str
+) -> None:
+    """PostgreSQL down while a stream outruns its cap: the entries trimmed unstored are reported
+    (and only those: what was trimmed before history began is the baseline; the archiver's own
+    trims of stored entries are not losses)."""
+    keys = Keys(prefix)
+    stream = stream_key(keys, 0)
+    for i in range(10):  # before history: the cap keeps 5 of 10
+        redis_client.xadd(stream, {"d": entry(i, "A")}, maxlen=5, approximate=False)
+    first = asyncio.run(drain_all(pg_url, keys, keep_s=0.0))
+    assert first.stats.lost == 0 and first.stats.archived == 5  # 5 gone before history: baseline
+    for i in range(10, 30):  # PostgreSQL "down": nothing archives while the cap keeps 8 of 20
+        redis_client.xadd(stream, {"d": entry(i, "A")}, maxlen=8, approximate=False)
+    for i in range(3):  # a quiet stream: stored, then trimmed by the archiver's keep window
+        add(redis_client, keys, 1, entry(100 + i, "B"))
+    second = asyncio.run(drain_all(pg_url, keys, keep_s=0.0))
+    assert second.stats.lost == 12 and second.stats.archived == 8 + 3
+    for i in range(2):
+        add(redis_client, keys, 1, entry(200 + i, "B"))
+    add(redis_client, keys, 0, entry(300, "A"))
+    third = asyncio.run(drain_all(pg_url, keys, keep_s=0.0))
+    assert third.stats.lost == 0 and third.stats.archived == 3  # nothing new dropped, nothing counted twice
