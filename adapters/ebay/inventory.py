@@ -19,18 +19,12 @@ from typing import Any
 
 import httpx
 
+from adapters.authorized_get import Before, get_object, nothing
 from adapters.ebay import oauth
-from adapters.http_retry import backoff, retry_after
-from adapters.reading import ReadError
 from engine.config import ChannelConfig
 
 ITEMS = "/sell/inventory/v1/inventory_item"
 OFFERS = "/sell/inventory/v1/offer"
-Before = Callable[[], Awaitable[None]]
-
-
-async def _none() -> None:
-    return None
 
 
 async def ebay_get(
@@ -39,36 +33,16 @@ async def ebay_get(
     path: str,
     params: dict[str, Any],
     *,
-    before: Before = _none,
+    before: Before = nothing,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     max_attempts: int = 10,
 ) -> dict[str, Any]:
     """GET ``base_url + path`` as the seller until 200; its JSON object. Errors show no URL query."""
-    tokens = oauth.tokens_for(channel)
     url = f"{channel.base_url.rstrip('/')}{path}"
-    refreshed = False
-    for attempt in range(max_attempts):
-        await before()
-        token = await tokens.ensure(client)
-        try:
-            response = await client.get(url, params=params, headers={"Authorization": f"Bearer {token}"})
-        except httpx.TransportError:
-            await sleep(backoff(attempt))
-            continue
-        if response.status_code == 200:
-            body = response.json()
-            if not isinstance(body, dict):
-                raise ReadError(f"eBay {path} answered a non-object")
-            return body
-        if response.status_code == 401 and not refreshed:
-            tokens.forget(token)
-            refreshed = True
-            continue
-        if response.status_code == 429 or response.status_code >= 500:
-            await sleep(retry_after(response) or backoff(attempt))
-            continue
-        raise ReadError(f"eBay {path} answered HTTP {response.status_code}: {response.text[:200]}")
-    raise ReadError(f"gave up on eBay {path} after {max_attempts} attempts")
+    return await get_object(
+        client, oauth.tokens_for(channel), url, params, lambda token: {"Authorization": f"Bearer {token}"},
+        label=f"eBay {path}", before=before, sleep=sleep, max_attempts=max_attempts,
+    )  # fmt: skip
 
 
 def item_quantity(item: dict[str, Any]) -> int | None:
@@ -88,7 +62,7 @@ async def pages(
     channel: ChannelConfig,
     page_size: int,
     *,
-    before: Before = _none,
+    before: Before = nothing,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> AsyncIterator[dict[str, dict[str, Any]]]:
     """Pages of SKU -> ids (offers, listings, listed), every inventory item with its offers."""

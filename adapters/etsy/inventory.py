@@ -21,14 +21,12 @@ from typing import Any
 
 import httpx
 
+from adapters.authorized_get import Before, get_object, nothing
 from adapters.etsy import auth
-from adapters.http_retry import backoff, retry_after
-from adapters.reading import ReadError
 from engine.config import ChannelConfig
 
 ON_PROPERTY = ("price_on_property", "quantity_on_property", "sku_on_property", "readiness_state_on_property")
 PROPERTY_FIELDS = ("property_id", "value_ids", "scale_id", "property_name", "values")
-Before = Callable[[], Awaitable[None]]
 
 
 def inventory_path(listing_id: int | str) -> str:
@@ -100,47 +98,23 @@ def others(inventory: dict[str, Any]) -> dict[str, Any]:
     return put_body(inventory, dict.fromkeys(listed(inventory), 0))
 
 
-async def _none() -> None:
-    return None
-
-
 async def etsy_get(
     client: httpx.AsyncClient,
     channel: ChannelConfig,
     path: str,
     params: dict[str, Any] | None = None,
     *,
-    before: Before = _none,
+    before: Before = nothing,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     max_attempts: int = 10,
 ) -> dict[str, Any]:
     """GET ``base_url + path`` as the seller until 200; its JSON object. 401 fetches a new token once,
     429 and 5xx wait ``retry-after`` (else a backoff). Errors show no query."""
-    tokens = auth.tokens_for(channel)
     url = f"{channel.base_url.rstrip('/')}{path}"
-    refreshed = False
-    for attempt in range(max_attempts):
-        await before()
-        token = await tokens.ensure(client)
-        try:
-            response = await client.get(url, params=params or {}, headers=auth.headers(channel, token))
-        except httpx.TransportError:
-            await sleep(backoff(attempt))
-            continue
-        if response.status_code == 200:
-            body = response.json()
-            if not isinstance(body, dict):
-                raise ReadError(f"Etsy {path} answered a non-object")
-            return body
-        if response.status_code == 401 and not refreshed:
-            tokens.forget(token)
-            refreshed = True
-            continue
-        if response.status_code == 429 or response.status_code >= 500:
-            await sleep(retry_after(response) or backoff(attempt))
-            continue
-        raise ReadError(f"Etsy {path} answered HTTP {response.status_code}: {response.text[:200]}")
-    raise ReadError(f"gave up on Etsy {path} after {max_attempts} attempts")
+    return await get_object(
+        client, auth.tokens_for(channel), url, params or {}, lambda token: auth.headers(channel, token),
+        label=f"Etsy {path}", before=before, sleep=sleep, max_attempts=max_attempts,
+    )  # fmt: skip
 
 
 async def pages(
@@ -149,7 +123,7 @@ async def pages(
     shop_id: int,
     page_size: int,
     *,
-    before: Before = _none,
+    before: Before = nothing,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> AsyncIterator[dict[str, dict[str, Any]]]:
     """Pages of SKU -> ``{"listing_id", "product_id", "listed"}`` over the shop's active listings."""

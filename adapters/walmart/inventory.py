@@ -19,18 +19,12 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from adapters.http_retry import backoff, retry_after
-from adapters.reading import ReadError
+from adapters.authorized_get import Before, get_object, nothing
 from adapters.walmart.tokens import headers, tokens_for
 from engine.config import ChannelConfig
 
 INVENTORIES = "/v3/inventories"
 PAGE_SIZE = 50
-Before = Callable[[], Awaitable[None]]
-
-
-async def _none() -> None:
-    return None
 
 
 async def walmart_get(
@@ -39,36 +33,16 @@ async def walmart_get(
     path: str,
     params: Sequence[tuple[str, str | int | float | bool | None]],
     *,
-    before: Before = _none,
+    before: Before = nothing,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     max_attempts: int = 10,
 ) -> dict[str, Any]:
     """GET ``base_url + path`` until 200; its JSON object. Errors never show the query or headers."""
-    tokens = tokens_for(channel)
     url = f"{channel.base_url.rstrip('/')}{path}"
-    refreshed = False
-    for attempt in range(max_attempts):
-        await before()
-        token = await tokens.ensure(client)
-        try:
-            response = await client.get(url, params=list(params), headers=headers(channel, token))
-        except httpx.TransportError:
-            await sleep(backoff(attempt))
-            continue
-        if response.status_code == 200:
-            body = response.json()
-            if not isinstance(body, dict):
-                raise ReadError(f"Walmart {path} answered a non-object")
-            return body
-        if response.status_code == 401 and not refreshed:
-            tokens.forget(token)
-            refreshed = True
-            continue
-        if response.status_code == 429 or response.status_code >= 500:
-            await sleep(retry_after(response) or backoff(attempt))
-            continue
-        raise ReadError(f"Walmart {path} answered HTTP {response.status_code}: {response.text[:200]}")
-    raise ReadError(f"gave up on Walmart {path} after {max_attempts} attempts")
+    return await get_object(
+        client, tokens_for(channel), url, list(params), lambda token: headers(channel, token),
+        label=f"Walmart {path}", before=before, sleep=sleep, max_attempts=max_attempts,
+    )  # fmt: skip
 
 
 def listed_amount(nodes: list[dict[str, Any]], ship_node: str | None) -> int | None:
@@ -90,7 +64,7 @@ async def pages(
     channel: ChannelConfig,
     page_size: int,
     *,
-    before: Before = _none,
+    before: Before = nothing,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> AsyncIterator[dict[str, list[dict[str, Any]]]]:
     """Pages of SKU -> its ship nodes, every inventory the seller has."""
