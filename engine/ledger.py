@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from engine import idempotency
 from engine.order_rules import EXPIRED, GONE
 from engine.partition import partition
 from engine.records import SkuRecord
@@ -36,9 +37,9 @@ IdemKey = str
 """An event key: its idempotency record is one per event, wherever its parts are decided."""
 OrderKey = tuple[int, str, str]
 Clock = Callable[[], float]
-Seen = tuple[str, dict[str, WireDecision]]
+Seen = tuple[str, dict[str, str]]
 """An idempotency record: the event's fingerprint and its decision per vshard (keys are the
-vshard numbers as strings, as JSON stores them)."""
+vshard numbers as text), encoded (``engine.idempotency.encode``) until one is replayed."""
 INDEX_SLACK = 200_000
 """Index entries (live or left behind) above which the index is rebuilt from live plans."""
 
@@ -62,7 +63,7 @@ class VShardWrites:
 
     stock: dict[str, str] = field(default_factory=dict)
     idem: list[tuple[str, str, bool]] = field(default_factory=list)
-    """(event key, encoded ``[fingerprint, {vshard: decision}]``, merge): ``merge`` for an event
+    """(event key, encoded record (``engine.idempotency.record``), merge): ``merge`` for an event
     whose other parts another shard may record too (the store joins the two records)."""
     audit: list[str] = field(default_factory=list)
     orders: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
@@ -234,8 +235,7 @@ class Ledger:
         raw = fetched.idem[ik]
         if raw is None:
             return None
-        fp, decisions = orjson.loads(raw)
-        return fp, decisions
+        return idempotency.parse(raw)
 
     def staged_order(self, ok: OrderKey, fetched: Fetched) -> dict[str, Any] | None:
         q = self._order_at.get(ok)
@@ -294,20 +294,8 @@ class Ledger:
             self.end_read(since)
         for vs, w in plan.writes.items():
             for key, value, merge in w.idem:
-                memory[key] = join_idem(memory.get(key), value) if merge else value
+                memory[key] = idempotency.join(memory.get(key), value) if merge else value
             memory.update({(vs, ch, oid): value for (ch, oid), (value, _) in w.orders.items()})
         decisions = plan.decisions  # taken before ``apply``, which may empty the plan
         self.apply(plan)
         return decisions
-
-
-def join_idem(stored: str | None, value: str) -> str:
-    """The store's join of two idempotency records of one event (``commit.lua`` does the same):
-    the parts of both, if their fingerprints match; otherwise the stored one stands."""
-    if stored is None:
-        return value
-    fp, parts = orjson.loads(stored)
-    new_fp, new_parts = orjson.loads(value)
-    if fp != new_fp:
-        return stored
-    return orjson.dumps([fp, {**parts, **new_parts}]).decode()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from engine import order_rules, two_phase_rules
-from engine.idempotency import fingerprint
+from engine.idempotency import decode, encode, fingerprint, record
 from engine.records import SkuRecord
 from engine.wire import STOCK_CAP
 
@@ -57,18 +57,18 @@ class Staging:
                 return self.conflict(ev)
             replay = seen[1].get(str(vs))
             if replay is not None:
-                return replay
+                return decode(replay, ev)
         w = plan.writes[vs]
         decision = RULES[ev["kind"]](self, vs, ev, w)
         if self.settled:
             self.settled = False
             return decision
         if seen is None:  # the common case, inlined: a first delivery, whole on this vshard
-            parts = {str(vs): decision}
+            parts = {str(vs): encode(decision, ev)}
             plan.idem[key] = (fp, parts)
-            w.idem.append((key, _dumps([fp, parts]).decode(), False))
+            w.idem.append((key, record(fp, parts), False))
         else:
-            self.record_key(vs, key, fp, {str(vs): decision}, merge=False, known=seen[1])
+            self.record_key(vs, key, fp, {str(vs): encode(decision, ev)}, merge=False, known=seen[1])
         return decision
 
     def decide_whole(self, parts: list[tuple[int, dict[str, Any]]]) -> list[WireDecision]:
@@ -88,13 +88,15 @@ class Staging:
         known = seen[1] if seen is not None else {}
         out, fresh = [], {}
         for vs, ev in parts:
-            decision = known.get(str(vs))
-            if decision is None:
+            stored = known.get(str(vs))
+            if stored is not None:
+                decision = decode(stored, ev)
+            else:
                 decision = RULES[ev["kind"]](self, vs, ev, self.plan.writes[vs])
                 if self.settled:
                     self.settled = False
                 else:
-                    fresh[str(vs)] = decision
+                    fresh[str(vs)] = encode(decision, ev)
             out.append(decision)
         if fresh:
             # whole here (every vshard it touches is in this batch): written whole; otherwise
@@ -112,15 +114,15 @@ class Staging:
         vs: int,
         key: str,
         fp: str,
-        decided: dict[str, WireDecision],
+        decided: dict[str, str],
         merge: bool,
-        known: dict[str, WireDecision] | None = None,
+        known: dict[str, str] | None = None,
     ) -> None:
-        """Stage the event's idempotency record (``decided`` joined to what was ``known``)."""
-        self.plan.idem[key] = (fp, {**known, **decided} if known else decided)
-        self.plan.writes[vs].idem.append(
-            (key, _dumps([fp, decided if merge else self.plan.idem[key][1]]).decode(), merge)
-        )
+        """Stage the event's idempotency record: ``decided`` (parts encoded against the part they
+        answered, ``engine.idempotency.encode``) joined to what was ``known``."""
+        parts = {**known, **decided} if known else decided
+        self.plan.idem[key] = (fp, parts)
+        self.plan.writes[vs].idem.append((key, record(fp, decided if merge else parts), merge))
 
     @staticmethod
     def conflict(ev: dict[str, Any]) -> WireDecision:

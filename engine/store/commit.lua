@@ -1,10 +1,12 @@
 -- Atomic commit of one or more batches' writes, for every vshard they touch, in one call.
--- ARGV: token, idem_ttl, audit_maxlen, payload, idem_prefix, marker_bucket_s, marker_s
---   payload (JSON): [{"b": key_base, "s": [[sku, record], ...], "i": [[event_key, value, merge], ...],
+-- ARGV: token, idem_ttl, audit_maxlen, payload, idem_registry, marker_bucket_s, marker_s, idem_bucket_s
+--   payload (JSON): [{"b": key_base, "s": [[sku, record], ...], "i": [[selector, field, value, merge], ...],
 --                     "a": [entry, ...], "o": [[channel, order_id, value, ttl, marker], ...]}, ...]
 --   one object per (batch, vshard), in decision order; key_base is "prefix:{vN}".
 --   An order record expires ``ttl`` seconds after this write; ``marker`` (hex, "" for a parked
 --   cancel) is set in the vshard's marker bucket of the current time (engine.store.order_windows).
+--   An idempotency record (``engine.idempotency.record``) goes to the current idempotency bucket,
+--   in the hash ``selector`` picks, under ``field`` (engine.store.idem_layout.key_digest).
 -- Keys are built here from key_base, so every key of a vshard carries its hash tag; passing them
 -- one by one would cost a client-side argument per write, which was the largest single cost of
 -- a commit. Every vshard's owner token is checked before anything is written: a stale (zombie)
@@ -13,30 +15,73 @@ local token = ARGV[1]
 local idem_ttl = tonumber(ARGV[2])
 local maxlen = ARGV[3]
 local groups = cjson.decode(ARGV[4])
-local idem_prefix = ARGV[5]
+local idem_reg = ARGV[5]
 local bucket_s, marker_s = tonumber(ARGV[6]), tonumber(ARGV[7])
+local idem_bs = tonumber(ARGV[8])
 -- Redis's clock, the one its expiries run on: a bucket is the span of time its markers were set in.
-local bucket = math.floor(tonumber(redis.call('TIME')[1]) / bucket_s)
+local now = tonumber(redis.call('TIME')[1])
+local bucket = math.floor(now / bucket_s)
 local bucket_end = (bucket + 1) * bucket_s + marker_s
 
 local function raw(hex)  -- 8 bytes instead of 16 hex digits per marker
   return (string.gsub(hex, '..', function(h) return string.char(tonumber(h, 16)) end))
 end
 
+-- The current idempotency bucket: its hashes' name prefix, how many there are, their expiry.
+-- Registered by its first record, with as many hashes as keep ~64 records each at the rate of
+-- the bucket before it (engine.store.idem_layout: PER_HASH, MIN_SUBS, MAX_SUBS).
+local idem_base, idem_subs, idem_end, idem_name
+local function idem_bucket()
+  local b = math.floor(now / idem_bs)
+  idem_name = idem_ttl .. ':' .. b
+  idem_base = idem_reg .. ':' .. idem_name .. ':'
+  local info = redis.call('HGET', idem_reg, idem_name)
+  if info then
+    local subs, expiry = string.match(info, '^(%d+) (%d+)$')
+    idem_subs, idem_end = tonumber(subs), tonumber(expiry)
+    return
+  end
+  local before = tonumber(redis.call('HGET', idem_reg, idem_ttl .. ':' .. (b - 1) .. ':n') or '0')
+  idem_subs = 64
+  while idem_subs * 64 < before and idem_subs < 1048576 do
+    idem_subs = idem_subs * 2
+  end
+  idem_end = (b + 1) * idem_bs + idem_ttl
+  -- forget buckets that have expired (a handful of fields: the registry stays small)
+  local reg = redis.call('HGETALL', idem_reg)
+  for i = 1, #reg, 2 do
+    local expiry = string.match(reg[i + 1], '^%d+ (%d+)$')
+    if expiry and tonumber(expiry) <= now then
+      redis.call('HDEL', idem_reg, reg[i], reg[i] .. ':n')
+    end
+  end
+  redis.call('HSET', idem_reg, idem_name, idem_subs .. ' ' .. idem_end)
+end
+
 -- An event split across shards has its idempotency record written by each of them: ``merge``
--- joins this shard's parts to what another wrote, by splicing the JSON text (``[fp,{parts}]``)
--- rather than re-encoding it (cjson would turn an empty list into an object). A record of
--- another fingerprint stands: the key was taken by another payload first.
-local function merged(name, value)
-  local stored = redis.call('GET', name)
-  if not stored then
-    return value
+-- joins this shard's parts to what another wrote in this bucket (a record in an earlier bucket
+-- is joined when read: fetch.lua). A record of another fingerprint (the first 16 characters)
+-- stands: the key was taken by another payload first.
+local idem_expiring = {}
+local function put_idem(selector, field, value, merge)
+  if not idem_base then
+    idem_bucket()
   end
-  local head = string.match(value, '^%["[0-9a-f]*",{')
-  if string.sub(stored, 1, #head) ~= head then
-    return nil
+  local name = idem_base .. string.format('%x', selector % idem_subs)
+  if merge then
+    local stored = redis.call('HGET', name, field)
+    if stored then
+      if string.sub(stored, 1, 16) ~= string.sub(value, 1, 16) then
+        return
+      end
+      value = stored .. string.sub(value, 17)
+    end
   end
-  return string.sub(stored, 1, -3) .. ',' .. string.sub(value, #head + 1)
+  redis.call('HSET', name, field, value)
+  if not idem_expiring[name] then
+    idem_expiring[name] = true
+    redis.call('EXPIREAT', name, idem_end)
+  end
 end
 
 for _, g in ipairs(groups) do
@@ -52,13 +97,7 @@ for _, g in ipairs(groups) do
     redis.call('HSET', stock, kv[1], kv[2])
   end
   for _, kv in ipairs(g.i) do
-    local name, value = idem_prefix .. kv[1], kv[2]
-    if kv[3] then
-      value = merged(name, value)
-    end
-    if value then
-      redis.call('SET', name, value, 'EX', idem_ttl)
-    end
+    put_idem(kv[1], kv[2], kv[3], kv[4])
   end
   for _, entry in ipairs(g.a) do
     redis.call('XADD', audit, 'MAXLEN', '~', maxlen, '*', 'd', entry)
@@ -75,5 +114,8 @@ for _, g in ipairs(groups) do
     redis.call('EXPIREAT', seen, bucket_end)
   end
   n = n + #g.i
+end
+if idem_name and n > 0 then
+  redis.call('HINCRBY', idem_reg, idem_name .. ':n', n)
 end
 return n

@@ -27,14 +27,20 @@ class Keys:
         """Stream of decisions, one entry per decided line, field ``d`` holds JSON."""
         return f"{self.tag(vshard)}:audit"
 
-    def idem(self, key: str) -> str:
-        """An event key's first decisions, ``[fingerprint, {vshard: decision}]``, with a TTL.
+    def idem_registry(self) -> str:
+        """Hash of the live idempotency buckets (``engine.store.idem_layout``): field
+        ``<ttl>:<bucket>`` = ``"<subs> <expiry>"``, and ``<ttl>:<bucket>:n`` = records written.
 
-        One record per event, not per vshard: a key reused with another payload must be refused
-        wherever the new payload lands, so every vshard must find the same record. (It carries no
-        vshard's hash tag: the shard's scripts already span vshards, so one Redis, not Cluster.)
+        Records are one per event, not per vshard: a key reused with another payload must be
+        refused wherever the new payload lands, so every vshard must find the same record. (They
+        carry no vshard's hash tag: the shard's scripts already span vshards, so one Redis, not
+        Cluster.)
         """
-        return f"{self.prefix}:idem:{key}"
+        return f"{self.prefix}:idem"
+
+    def idem_hash(self, ttl_s: int, bucket: int, sub: int) -> str:
+        """One of a bucket's hashes of idempotency records (field: 10 digest bytes of the key)."""
+        return f"{self.prefix}:idem:{ttl_s}:{bucket}:{sub:x}"
 
     def order(self, vshard: int, channel: str, order_id: str) -> str:
         """This vshard's lines of an order (or a parked cancel waiting for it)."""

@@ -54,10 +54,18 @@ class OrderWindows:
 
     @property
     def bucket_s(self) -> int:
-        return max(1, -(-self.marker_s // MARKER_BUCKETS))
+        return bucket_span(self.marker_s, MARKER_BUCKETS)
 
     def retention(self, channel: str) -> int:
         return self.channels.get(channel, self.retention_s)
+
+
+def bucket_span(window_s: int, buckets: int) -> int:
+    """Seconds of one time bucket when ``window_s`` is cut into ``buckets``: a bucket ``b`` holds
+    what was written in ``[b * span, (b + 1) * span)`` (Redis time) and expires whole at its end
+    plus ``window_s``, so an entry lives ``window_s`` to ``window_s + span``, and the live buckets
+    are the current one and the ``buckets`` before it (``engine.store.idem_layout`` too)."""
+    return max(1, -(-window_s // buckets))
 
 
 def marker(channel: str, order_id: str) -> str:

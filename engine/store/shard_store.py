@@ -8,6 +8,7 @@ decision would cap the system at the ~13,000 calls/s measured for single Lua cal
 from __future__ import annotations
 
 import secrets
+import time
 from hashlib import sha1
 from importlib import resources
 from typing import Any
@@ -16,8 +17,10 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 
+from engine.idempotency import join
 from engine.ledger import Fetched, IdemKey, OrderKey, VShardWrites
 from engine.records import SkuRecord
+from engine.store.idem_layout import idem_bucket_s, key_digest
 from engine.store.keys import Keys
 from engine.store.order_windows import MARKER_BUCKETS, OrderWindows, marker
 from engine.store.script_conn import ScriptConnection
@@ -75,7 +78,9 @@ class ShardStore:
         self._commit_sha = sha1(_COMMIT_LUA.encode()).hexdigest()
         self._fetch_sha = sha1(_FETCH_LUA.encode()).hexdigest()
         self._tags = {vs: keys.tag(vs) for vs in vshards}
-        self._idem_prefix = keys.idem("")
+        self._idem_registry = keys.idem_registry()
+        self._legacy_until = 0.0
+        """Until when records of the layout before the buckets may live (``_legacy_window``)."""
         # The two hot calls bypass redis-py's client (4-6x their CPU; ``engine.store.script_conn``).
         # Reads and commits on connections of their own: Redis answers one connection's calls in
         # order, so a read queued behind a large commit would wait for it.
@@ -110,8 +115,28 @@ class ShardStore:
             pipe.set(self.keys.owner(vs), token)
         await pipe.execute()
         await self._load_scripts()
+        await self._legacy_window()
         self.token, self._held = token, attempt
         return token
+
+    async def _legacy_window(self) -> None:
+        """Whether lookups must also read records of the layout before the buckets (a key per
+        record, ``<prefix>:idem:<key>``): for one idempotency window after the first start with
+        buckets, if any such record was there. Decided once per deployment (the first claim
+        scans the keyspace for one) and kept in the registry: a retry of an event decided before
+        the upgrade must still find its record, or it would be decided (and counted) again."""
+        reg = self._idem_registry
+        until = await self.r.hget(reg, "legacy")
+        if until is None:
+            found = False
+            pattern = f"{self.keys.prefix}:idem:*"
+            async for _ in self.r.scan_iter(match=pattern, count=10_000, _type="string"):
+                found = True
+                break
+            now = int((await self.r.time())[0])
+            await self.r.hsetnx(reg, "legacy", now + self.idem_ttl_s + 3600 if found else 0)
+            until = await self.r.hget(reg, "legacy")
+        self._legacy_until = float(until or 0)
 
     async def reclaim(self) -> str:
         """Take a new epoch on every owned vshard, unless another activation has taken one.
@@ -168,33 +193,40 @@ class ShardStore:
         fetched = Fetched(since=since)
         if not idem and not orders:
             return fetched
-        # The names of ``Keys.idem`` and ``Keys.order``, built from the cached tags (a method
-        # call per key formatted the tag again for every one of thousands of keys).
-        tag, idem_prefix = self._tags, self._idem_prefix
-        names = [idem_prefix + key for key in idem]
-        names += [f"{tag[vs]}:order:{ch}:{oid}" for vs, ch, oid in orders]
-        blob = orjson.dumps(names)
+        # The names of ``Keys.order``, built from the cached tags (a method call per key formatted
+        # the tag again for every one of thousands of keys).
+        tag = self._tags
+        blob = orjson.dumps([f"{tag[vs]}:order:{ch}:{oid}" for vs, ch, oid in orders])
+        digests = orjson.dumps([key_digest(key) for key in idem])
+        legacy = self._legacy_until > time.time()
+        names = orjson.dumps([self._idem_registry + ":" + key for key in idem] if legacy else [])
         # Where to look for the markers of orders whose records are missing (fetch.lua).
         seen = orjson.dumps(
             {
-                "n": len(idem),
                 "t": [tag[vs] for vs, _, _ in orders],
                 "m": [marker(ch, oid) for _, ch, oid in orders],
                 "s": self.windows.bucket_s,
                 "k": MARKER_BUCKETS + 1,
             }
         )
+        args = (blob, seen, digests, self._idem_registry, names)
         try:
             try:
-                reply = await self._evalsha(self._reads, self._fetch_sha, blob, seen)
+                reply = await self._evalsha(self._reads, self._fetch_sha, *args)
             except redis.exceptions.NoScriptError:  # reads only: load the scripts, read again
                 await self._load_scripts()
-                reply = await self._evalsha(self._reads, self._fetch_sha, blob, seen)
+                reply = await self._evalsha(self._reads, self._fetch_sha, *args)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
         values = orjson.loads(reply)
-        fetched.idem = dict(zip(idem, values[: len(idem)], strict=True))
-        fetched.orders = dict(zip(orders, values[len(idem) :], strict=True))
+        n_idem, n_orders = len(idem), len(orders)
+        found = values[:n_idem]
+        if legacy:  # a record of each layout (an event split across the upgrade): joined, older first
+            for i, old in enumerate(values[n_idem + n_orders :]):
+                if old is not None:
+                    found[i] = join(old, found[i]) if found[i] is not None else old
+        fetched.idem = dict(zip(idem, found, strict=True))
+        fetched.orders = dict(zip(orders, values[n_idem : n_idem + n_orders], strict=True))
         return fetched
 
     async def commit(self, plans: list[dict[int, VShardWrites]]) -> None:
@@ -216,9 +248,10 @@ class ShardStore:
                 self.idem_ttl_s,
                 self.audit_maxlen,
                 payload,
-                self._idem_prefix,
+                self._idem_registry,
                 self.windows.bucket_s,
                 self.windows.marker_s,
+                idem_bucket_s(self.idem_ttl_s),
             )
         except redis.exceptions.NoScriptError as exc:
             # Nothing ran; failing the batch (rather than retrying here) keeps one path for every
@@ -236,7 +269,7 @@ class ShardStore:
         return {
             "b": self._tags[vs],
             "s": list(w.stock.items()),
-            "i": w.idem,
+            "i": [[*key_digest(key), value, merge] for key, value, merge in w.idem],
             "a": w.audit,
             "o": [self._order(ch, oid, value, parked) for (ch, oid), (value, parked) in w.orders.items()],
         }

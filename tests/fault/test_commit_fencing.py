@@ -30,15 +30,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
 
+from engine import idempotency
 from engine.records import SkuRecord
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
-from engine.store import Keys, StoreUnavailable
+from engine.store import Keys, StoreUnavailable, idem_layout
+from tests.fault.invariants import as_answered
 from tests.fault.private_redis import PrivateRedis
 
 pytestmark = pytest.mark.fault
@@ -210,16 +211,17 @@ async def late_commit(core: ShardCore, relay: DelayLine, direct: redis.Redis) ->
     if in_memory != in_redis:
         problems.append(f"at the end: memory {in_memory} != Redis {in_redis}")
     vs = SMAP.vshard("A")
-    stored = {k: direct.get(KEYS.idem(k)) for k in sent}
+    stored = {k: idem_layout.read(direct, KEYS.idem_registry(), k) for k in sent}
     for k, d in acked.items():
         raw = stored[k]
-        if raw is None or orjson.loads(raw)[1] != {str(vs): d}:
+        if raw is None or as_answered(raw, d) != {str(vs): d}:
             problems.append(f"acknowledged {k} is not in Redis as answered: {raw!r}")
+    # every stored answer, decoded against its event (the record leaves the event's fields out)
     accepted = sum(
         line["accepted"]
         for k, raw in stored.items()
         if raw is not None and k != "seed"
-        for line in orjson.loads(raw)[1][str(vs)]["lines"]
+        for line in idempotency.decode(idempotency.parse(raw)[1][str(vs)], order(k, 1))["lines"]
     )
     raw_a = direct.hget(KEYS.stock(vs), "A")
     available = SkuRecord.decode(raw_a).available if raw_a is not None else None

@@ -29,7 +29,7 @@ from adapters.sim.core import serve_in_thread
 from adapters.woocommerce.sim.app import WooCommerceSimulator
 from engine.config import Config, ConfigError
 from engine.routing import ShardMap
-from engine.store import Keys
+from engine.store import Keys, idem_layout
 from tests.conftest import REDIS_URL
 from tests.integration.support import wait_until
 
@@ -140,7 +140,10 @@ def test_a_changed_setting_replaces_only_the_actors_it_reaches(
     fourth = start(cfg)
     client = ShardClient(ensure_shards(cfg, REDIS_URL, fan_out=True), ShardMap(2, cfg.engine.vshards))
     client.submit([{"kind": "stock_set", "key": "ttl-probe", "sku": "S1", "quantity": 3}])
-    assert redis_client.ttl(Keys(prefix).idem("ttl-probe")) > 2 * 3600  # the new window, not 1 h
+    registry = Keys(prefix).idem_registry()
+    held = [h for h, f in idem_layout.places(redis_client.hgetall(registry), registry, "ttl-probe")
+            if redis_client.hexists(h, f)]  # fmt: skip
+    assert len(held) == 1 and redis_client.ttl(held[0]) > 2 * 3600  # the new window, not 1 h
     shards = {f"{prefix}-shard-0", f"{prefix}-shard-1"}
     assert {n for n in third if third[n] != fourth[n]} == {*shards, supervisor_name(prefix)}
     assert_recorded(cfg, fourth)

@@ -48,6 +48,7 @@ from hypothesis import HealthCheck, event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from engine import idempotency
 from engine.ledger import Fetched, Ledger, Part, Plan
 from engine.records import SkuRecord
 from engine.routing import ShardMap
@@ -487,9 +488,9 @@ def join_records(stored: str | None, value: str) -> str:
     fingerprints match, else the stored one stands (as ``commit.lua`` joins them)."""
     if stored is None:
         return value
-    fp, parts = orjson.loads(stored)
-    new_fp, new_parts = orjson.loads(value)
-    return stored if fp != new_fp else orjson.dumps([fp, {**parts, **new_parts}]).decode()
+    fp, parts = idempotency.parse(stored)
+    new_fp, new_parts = idempotency.parse(value)
+    return stored if fp != new_fp else idempotency.record(fp, {**parts, **new_parts})
 
 
 class MemoryStore:
@@ -904,9 +905,10 @@ class LedgerModel(RuleBasedStateMachine):
         """A part that moved nothing and would be decided alike again costs no storage (an
         ``already_cancelled`` one may be stored: see ``SpecLedger._cancel_line``)."""
         for key, raw in self.store.idem.items():
-            parts = orjson.loads(raw)[1]
+            parts = idempotency.parse(raw)[1]
             quiet = ("duplicate_order", "stale")
-            settled = {vs: d["outcome"] for vs, d in parts.items() if d["outcome"] in quiet}
+            outcomes = {vs: idempotency.outcome(d) for vs, d in parts.items()}
+            settled = {vs: o for vs, o in outcomes.items() if o in quiet}
             assert not settled, f"{key}: settled parts stored {settled}"
 
     @invariant()

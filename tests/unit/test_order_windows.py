@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from engine.config import ConfigError, load_config, order_windows
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
-from engine.store import Keys, OrderWindows
+from engine.store import Keys, OrderWindows, idem_layout
 from tests.conftest import REDIS_URL
 
 SMAP = ShardMap(1, vshards=16)
@@ -139,10 +139,11 @@ def test_idempotency_records_and_parked_cancels_expire_with_the_idempotency_wind
         core = await started(prefix, OrderWindows(retention_s=100, marker_s=1000), idem_ttl_s=1)
         (d,) = (await core.apply_batch([cancel("c9", "9")])).decisions
         assert d["outcome"] == "parked"
-        parked, idem = Keys(prefix).order(VS, "x", "9"), Keys(prefix).idem("c9")
-        assert redis_client.exists(parked) and redis_client.exists(idem)
+        parked, registry = Keys(prefix).order(VS, "x", "9"), Keys(prefix).idem_registry()
+        idem = lambda: idem_layout.read(redis_client, registry, "c9")  # noqa: E731
+        assert redis_client.exists(parked) and idem() is not None
         assert not redis_client.keys(f"{prefix}:{{v{VS}}}:seen:*")  # a parked cancel leaves no marker
-        await until(lambda: not redis_client.exists(parked) and not redis_client.exists(idem))
+        await until(lambda: not redis_client.exists(parked) and idem() is None)
         (d,) = (await core.apply_batch([placed("o9", "9")])).decisions
         assert d["outcome"] == "applied"  # the cancel's window ended before its order came (as before)
         await core.store.r.aclose()

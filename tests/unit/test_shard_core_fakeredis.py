@@ -13,7 +13,7 @@ from engine.ledger import VShardWrites
 from engine.records import SkuRecord
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
-from engine.store import FencedError, Keys, StoreUnavailable
+from engine.store import FencedError, Keys, StoreUnavailable, idem_layout
 
 SMAP = ShardMap(1, vshards=16)
 
@@ -119,7 +119,11 @@ def test_audit_entry_per_decided_line_and_idempotency_ttl() -> None:
         r = fakeredis.FakeRedis(server=server)
         vs = SMAP.vshard("A")
         assert len(r.xrange(Keys("u").audit(vs))) == 2
-        assert r.ttl(Keys("u").idem("o")) > 71 * 3600
+        # the idempotency record is in a bucket kept for at least the window (72 h)
+        registry = Keys("u").idem_registry()
+        assert idem_layout.read(r, registry, "o") is not None
+        held = [h for h, f in idem_layout.places(r.hgetall(registry), registry, "o") if r.hexists(h, f)]
+        assert len(held) == 1 and r.ttl(held[0]) > 72 * 3600
         # an order record is kept for the order retention window (90 days), its marker longer
         assert 89 * 86_400 < r.ttl(Keys("u").order(vs, "x", "1")) <= 90 * 86_400
         (seen,) = r.keys(f"u:{{v{vs}}}:seen:*")
@@ -203,9 +207,10 @@ def test_a_commit_over_several_vshards_lands_whole_or_not_at_all() -> None:
         await r.set(Keys("u").owner(SMAP.vshard(skus[1])), "0:999")  # a newer activation took one
         with pytest.raises(FencedError):
             await c.apply_batch([order(f"o{s}", f"{s}", sku=s) for s in skus])
+        sync = fakeredis.FakeRedis(server=server)
         for s in skus:  # not even the vshard this shard still owns was written
             assert await r.hget(Keys("u").stock(SMAP.vshard(s)), s) == stock_before[s]
-            assert await r.get(Keys("u").idem(f"o{s}")) is None
+            assert idem_layout.read(sync, Keys("u").idem_registry(), f"o{s}") is None
 
     asyncio.run(go())
 
@@ -252,7 +257,7 @@ def test_reload_does_not_take_back_a_vshard_a_newer_activation_owns() -> None:
         assert await r.get(keys.epoch(0)) == epoch
         with pytest.raises(FencedError):  # and it stays retired
             await c.apply_batch([order("o1", "1")])
-        assert await r.get(keys.idem("o1")) is None
+        assert idem_layout.read(fakeredis.FakeRedis(server=server), keys.idem_registry(), "o1") is None
 
     asyncio.run(go())
 
