@@ -105,9 +105,9 @@ def _lag_chart(plt: Any, result: dict[str, Any], runs: dict[str, Any], out: Path
             values = [max(v, 1e-3) for cid, vs in lags.items() if kinds.get(cid) == kind for v in vs]
             data.append(values or [1e-3])
             labels.append(f"{kind}\n{label}")
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(data)), 4.5))
+    fig, ax = plt.subplots(figsize=(min(15, max(6, 0.8 * len(data))), 4.8))
     ax.boxplot(data, whis=(1, 99), showfliers=False)
-    ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=8)
+    ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7, rotation=45, ha="right")
     ax.set_yscale("log")
     ax.set_ylabel("lag, s (sale -> channel lists it; whiskers p1-p99)")
     ax.set_title("propagation lag by kind: skusync vs a 60 s poll (same trace)")
