@@ -65,7 +65,8 @@ class VShardWrites:
     idem: list[tuple[str, str, bool]] = field(default_factory=list)
     """(event key, encoded record (``engine.idempotency.record``), merge): ``merge`` for an event
     whose other parts another shard may record too (the store joins the two records)."""
-    audit: list[str] = field(default_factory=list)
+    audit: list[list[Any]] = field(default_factory=list)
+    """Audit entries, each its values in ``engine.audit_entries.FIELDS`` order."""
     orders: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
     """(channel, order_id) -> (encoded record, parked): a record of parked cancels only expires with
     the idempotency window; every other one is kept for its channel's order retention window and

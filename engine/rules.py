@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from engine import order_rules, two_phase_rules
+from engine.audit_entries import KIND as _KIND
+from engine.audit_entries import OUTCOME as _OUTCOME
+from engine.audit_entries import at_value
 from engine.idempotency import decode, encode, fingerprint, record
 from engine.records import SkuRecord
 from engine.wire import STOCK_CAP
@@ -34,10 +37,15 @@ checkout through ``POST /v1/orders`` does not: the marketplace never saw it)."""
 class Staging:
     """Decides parts one after another for one batch, reading through the plan's overlay."""
 
-    __slots__ = ("fetched", "ledger", "now", "plan", "settled")
+    __slots__ = ("at", "fetched", "ledger", "now", "plan", "settled")
 
     def __init__(self, ledger: Ledger, plan: Plan, fetched: Fetched, now: float) -> None:
+        # whole microseconds: an audit entry then holds the time as an integer (9 bytes, not 19 of
+        # text: ``engine.audit_entries.at_value``), and nothing reads time finer than that
+        now = round(now, 6) if type(now) is float else now
         self.ledger, self.plan, self.fetched, self.now = ledger, plan, fetched, now
+        self.at = at_value(now)
+        """``now`` as its audit entries hold it (``engine.audit_entries.at_value``)."""
         self.settled = False
         """Set by a rule whose part moved nothing and would be decided alike again: it is not
         recorded (``engine.idempotency``, "What is recorded"); read and cleared by the caller."""
@@ -187,23 +195,12 @@ class Staging:
         version: int | None,
         outcome: str,
     ) -> None:
+        # The entry's values in ``engine.audit_entries.FIELDS`` order: commit.lua names them (a
+        # list in the commit's JSON, not a JSON document per entry: no encoding call per line).
         w.audit.append(
-            _dumps(
-                {
-                    "key": ev["key"],
-                    "kind": ev["kind"],
-                    "channel": ev.get("channel"),
-                    "order_id": ev.get("order_id"),
-                    "sku": sku,
-                    "delta": delta,
-                    "before": before,
-                    "after": after,
-                    "version": version,
-                    "outcome": outcome,
-                    "at": self.now,
-                }
-            ).decode()
-        )
+            [ev["key"], _KIND.get(ev["kind"], ev["kind"]), ev.get("channel"), ev.get("order_id"), sku, delta,
+             before, after, version, _OUTCOME.get(outcome, outcome), self.at]
+        )  # fmt: skip
 
     @staticmethod
     def decision(ev: dict[str, Any], outcome: str, lines: list[dict[str, Any]]) -> WireDecision:

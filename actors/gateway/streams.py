@@ -7,8 +7,9 @@ from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
+
+from engine import audit_entries
 
 FIRST_PAGE = 8
 """Entries first read per stream. Small, because a deployment has 1,024 streams and a listing
@@ -78,11 +79,4 @@ async def _refill(redis: aioredis.Redis, stream: _Stream, after: bytes) -> None:
 
 
 def _decode(fields: dict[bytes, bytes]) -> dict[str, Any] | None:
-    raw = fields.get(b"d")
-    if raw is None:
-        return None
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
+    return audit_entries.decode(fields)  # either form of entry (``engine.audit_entries``)

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 
+from engine import audit_entries
 from engine.store.keys import Keys
 
 INVALID_VSHARD = -1
@@ -80,14 +80,10 @@ def parse_id(raw: bytes | str) -> Cursor:
 
 
 def decode(fields: dict[bytes, bytes]) -> dict[str, Any]:
-    """The entry's ``d`` JSON; an entry nothing could parse is kept, as ``{"raw": ...}``, rather than
-    skipped: skipping would stall the cursor behind it or lose it."""
-    raw = fields.get(b"d", b"")
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        value = None
-    return value if isinstance(value, dict) else {"raw": raw.decode(errors="replace")}
+    """The entry's document (either form: ``engine.audit_entries``); an entry nothing could parse is
+    kept, as ``{"raw": ...}``, rather than skipped: skipping would stall the cursor behind it or lose it."""
+    doc = audit_entries.decode(fields)
+    return doc if doc is not None else {"raw": audit_entries.raw_text(fields)}
 
 
 async def read_tails(

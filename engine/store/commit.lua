@@ -2,6 +2,9 @@
 -- ARGV: token, idem_ttl, audit_maxlen, payload, idem_registry, marker_bucket_s, marker_s, idem_bucket_s
 --   payload (JSON): [{"b": key_base, "s": [[sku, record], ...], "i": [[selector, field, value, merge], ...],
 --                     "a": [entry, ...], "o": [[channel, order_id, value, ttl, marker], ...]}, ...]
+--   An audit entry is its values in engine.audit_entries.FIELDS order (null where empty), written
+--   as a stream entry of one-letter fields after ``v 2`` (AUDIT below), an empty one left out;
+--   the time, last, is field ``u`` when it is a number (microseconds), ``w`` when text.
 --   one object per (batch, vshard), in decision order; key_base is "prefix:{vN}".
 --   An order record expires ``ttl`` seconds after this write; ``marker`` (hex, "" for a parked
 --   cancel) is set in the vshard's marker bucket of the current time (engine.store.order_windows).
@@ -22,6 +25,9 @@ local idem_bs = tonumber(ARGV[8])
 local now = tonumber(redis.call('TIME')[1])
 local bucket = math.floor(now / bucket_s)
 local bucket_end = (bucket + 1) * bucket_s + marker_s
+
+local AUDIT = {'k', 't', 'c', 'o', 's', 'n', 'b', 'a', 'r', 'x', 'w'}
+local null = cjson.null
 
 local function raw(hex)  -- 8 bytes instead of 16 hex digits per marker
   return (string.gsub(hex, '..', function(h) return string.char(tonumber(h, 16)) end))
@@ -100,7 +106,18 @@ for _, g in ipairs(groups) do
     put_idem(kv[1], kv[2], kv[3], kv[4])
   end
   for _, entry in ipairs(g.a) do
-    redis.call('XADD', audit, 'MAXLEN', '~', maxlen, '*', 'd', entry)
+    local args, k = {audit, 'MAXLEN', '~', maxlen, '*', 'v', '2'}, 7
+    for i = 1, 11 do
+      local v = entry[i]
+      if v ~= null then
+        args[k + 1], args[k + 2] = AUDIT[i], v
+        k = k + 2
+      end
+    end
+    if type(entry[11]) == 'number' then  -- the time in whole microseconds (audit_entries.at_value)
+      args[k - 1] = 'u'
+    end
+    redis.call('XADD', unpack(args))
   end
   local seen = nil
   for _, o in ipairs(g.o) do

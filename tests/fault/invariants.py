@@ -8,11 +8,10 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 import redis
 
 from actors.shard_client import ShardClient
-from engine import idempotency
+from engine import audit_entries, idempotency
 from engine.records import SkuRecord
 from engine.routing import ShardMap
 from engine.store import Keys, idem_layout
@@ -108,7 +107,7 @@ def check_invariants(
     for vs in {smap.vshard(s) for s in skus}:
         for _, fields in r.xrange(keys.audit(vs)) or []:
             assert fields is not None
-            entry = orjson.loads(fields[b"d"])
+            entry = audit_entries.decode(fields)
             entries.append(entry)
             if entry["kind"] == "order_placed":
                 audit[entry["key"]] += 1

@@ -23,6 +23,7 @@ from actors.gateway import create_app
 from actors.gateway.server import BackgroundServer
 from actors.runtime import ensure_shards, kill_shards
 from actors.shard_client import ShardClient
+from engine import audit_entries
 from engine.config import Config
 from engine.routing import ShardMap
 from engine.store import Keys
@@ -60,7 +61,7 @@ class Gw:
     def audit_of(self, sku: str) -> list[dict[str, Any]]:
         stream = Keys(self.config.store.key_prefix).audit(self.vshard(sku))
         entries: Any = self.redis.xrange(stream)
-        return [orjson.loads(f[b"d"]) for _, f in entries]
+        return [audit_entries.decode(f) for _, f in entries]
 
     def set_stock(self, sku: str, quantity: int) -> None:
         self.shards.submit(

@@ -21,6 +21,7 @@ import redis
 
 from actors.runtime import ensure_shards, kill_channels, kill_shards
 from actors.shard_client import ShardClient
+from engine import audit_entries
 from engine.config import Config, load_config
 from engine.routing import ShardMap
 from engine.store import Keys
@@ -205,7 +206,7 @@ def test_sigterm_during_traffic_drains_exits_zero_and_every_answer_is_durable(
     decided: list[str] = []
     for stream in {keys.audit(smap.vshard(s)) for s in skus}:
         entries: Any = redis_client.xrange(stream)
-        decided += [orjson.loads(f[b"d"])["key"] for _, f in entries]
+        decided += [audit_entries.decode(f)["key"] for _, f in entries]  # type: ignore[index]
     decided = [k for k in decided if k.startswith("shop-us:shopify:orders/create:") and ":drain-" in k]
     assert set(answered) <= set(decided)  # every answered request is durable...
     assert len(decided) == len(set(decided))  # ...exactly once

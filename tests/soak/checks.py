@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-import orjson
 import redis
 
+from engine import audit_entries
 from engine.records import SkuRecord
 from engine.store import Keys
 from tests.fault.audit_chain import chain_faults
@@ -31,7 +31,7 @@ def read_trail(
     for vs in range(vshards):
         for _, fields in r.xrange(keys.audit(vs)) or []:
             assert fields is not None
-            entries.append(orjson.loads(fields[b"d"]))
+            entries.append(audit_entries.decode(fields))
         stock: Any = r.hgetall(keys.stock(vs))
         for sku, raw in stock.items():
             rec = SkuRecord.decode(raw)

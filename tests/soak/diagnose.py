@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import ray
 import redis
 
+from engine import audit_entries
 from engine.routing import ShardMap
 from engine.store import Keys
 from tests.soak.stack import SoakStack
@@ -42,7 +42,7 @@ def diagnose(
                     if any(s == sku for s, _ in o.lines)
                 ][-TAIL:]
             rows: Any = r.xrange(keys.audit(smap.vshard(sku))) or []
-            trail = [e for e in (orjson.loads(f[b"d"]) for _, f in rows) if e["sku"] == sku][-TAIL:]
+            trail = [e for e in (audit_entries.decode(f) for _, f in rows) if e and e["sku"] == sku][-TAIL:]
             per_sku[sku] = {
                 "listed_vs_expected": skus[sku],
                 "channel_view": status.get(sku),

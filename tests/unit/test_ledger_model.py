@@ -48,7 +48,7 @@ from hypothesis import HealthCheck, event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from engine import idempotency
+from engine import audit_entries, idempotency
 from engine.ledger import Fetched, Ledger, Part, Plan
 from engine.records import SkuRecord
 from engine.routing import ShardMap
@@ -519,7 +519,7 @@ class MemoryStore:
                         self.idem[key] = join_records(self.idem.get(key), value) if merge else value
                 for (channel, order_id), (value, _expires) in w.orders.items():
                     self.orders[(vs, channel, order_id)] = value
-                self.audit.extend(orjson.loads(entry) for entry in w.audit)
+                self.audit.extend(audit_entries.staged(entry) for entry in w.audit)
 
     def load(self) -> dict[str, SkuRecord]:
         return {sku: SkuRecord.decode(raw) for sku, raw in self.stock.items()}

@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
 
+from engine import audit_entries
 from engine.config import ConfigError, load_config, order_windows
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
@@ -58,7 +58,7 @@ async def started(prefix: str, windows: OrderWindows, idem_ttl_s: int = 3600) ->
 
 
 def audit(r: redis.Redis, prefix: str) -> list[dict[str, Any]]:
-    return [orjson.loads(f[b"d"]) for _, f in r.xrange(Keys(prefix).audit(VS))]
+    return [audit_entries.decode(f) for _, f in r.xrange(Keys(prefix).audit(VS))]  # type: ignore[misc]
 
 
 def test_an_order_record_expires_after_its_window_and_a_late_event_needs_a_decision(
