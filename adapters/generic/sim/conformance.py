@@ -139,11 +139,12 @@ class GenericDriver(ServedDriver):
         self.sim.bucket = TokenBucket(burst, per_second)
 
     def throttle(self, storm: bool) -> None:
-        """A storm: the account's budget is spent and refills at 1 request/s."""
+        """A storm: the account's budget is spent and refills at 1 request per 5 s: slower than the
+        channel's own default pace (1 request/s at 0.9 of it), or the storm would throttle nothing."""
         if not storm:
             self.sim.bucket = TokenBucket(self._limit[1], self._limit[0])
             return
-        bucket = self.sim.bucket = TokenBucket(1.0, 1.0)
+        bucket = self.sim.bucket = TokenBucket(1.0, 0.2)
         bucket.take(bucket.available())
 
 
