@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -122,6 +122,8 @@ class ChannelSync:
         self.backoff = backoff
         self.clock = clock
         self.pending: dict[str, Target] = {}
+        self.sold_out: dict[str, None] = {}
+        """Pending SKUs whose listing must drop to 0: sent before the rest (``select``)."""
         self.in_flight: dict[str, Send] = {}
         self.synced: dict[str, Synced] = {}
         self.unknown: dict[str, Target] = {}
@@ -234,6 +236,11 @@ class ChannelSync:
             return
         self.counters["coalesced"] += sku in self.pending
         self.pending[sku] = target  # replacing keeps the SKU's place in line
+        known = self.synced.get(sku)
+        if self.quantity(sku, target.available + (known.folded if known else 0)) == 0:
+            self.sold_out[sku] = None
+        else:
+            self.sold_out.pop(sku, None)
 
     def _attribute(self, sku: str, target: Target, newest: Target | Synced | None) -> int:
         """Book a drop in master's available that may be this channel's own sale.
@@ -395,24 +402,43 @@ class ChannelSync:
     # -- requests out ------------------------------------------------------------------------------
 
     def select(self, limit: int) -> list[Send]:
-        """Up to ``limit`` sends, oldest first, among SKUs not in flight whose retry time has come.
+        """Up to ``limit`` sends among SKUs not in flight whose retry time has come: first those whose
+        listing must drop to 0, then the others oldest first.
 
-        Changes nothing: call ``begin`` with what is actually sent. Empty until a catalog is set.
+        A SKU master has run out of but the channel still lists sells what master no longer has for
+        as long as it waits, while any other SKU in line only lists a few units too many; and each
+        SKU sells out once, so the rest cannot starve behind them. (The flash-sale benchmark found a
+        hot SKU that had just sold out waiting behind older pending SKUs.) Changes nothing: call
+        ``begin`` with what is actually sent. Empty until a catalog is set.
         """
-        return self._due(self.pending, limit)
+        return self._due(self._sold_out_first(), limit)
+
+    def _sold_out_first(self) -> Callable[[], Iterator[tuple[str, Target]]]:
+        for sku in [s for s in self.sold_out if s not in self.pending]:  # sent or moved meanwhile
+            del self.sold_out[sku]
+        if not self.sold_out:
+            return lambda: iter(self.pending.items())
+
+        def items() -> Iterator[tuple[str, Target]]:
+            yield from ((sku, self.pending[sku]) for sku in self.sold_out)
+            yield from ((sku, t) for sku, t in self.pending.items() if sku not in self.sold_out)
+
+        return items
 
     def select_corrections(self, limit: int) -> list[Send]:
         """Up to ``limit`` sends from the correction lane (call only when ``select`` gave nothing)."""
-        return self._due(self.corrections, limit)
+        return self._due(lambda: iter(self.corrections.items()), limit)
 
-    def _due(self, lane: Mapping[str, Target], limit: int, turn: bool | None = None) -> list[Send]:
+    def _due(
+        self, lane: Callable[[], Iterator[tuple[str, Target]]], limit: int, turn: bool | None = None
+    ) -> list[Send]:
         """Up to ``limit`` sends from ``lane``, in its order, skipping in-flight SKUs and waiting retries,
         risky SKUs only with each other (``engine.stale_risk``)."""
         if self.catalog is None or limit < 1:
             return []
         now, out, risky, skipped = self.clock(), [], None, False
         turn = self.risk.risky_turn() if turn is None else turn
-        for sku, target in lane.items():
+        for sku, target in lane():
             if sku in self.in_flight or self.retry_at.get(sku, -math.inf) > now:
                 continue
             # The oldest due SKU decides the lane, unless risky SKUs had their share of requests.

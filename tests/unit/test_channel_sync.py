@@ -297,3 +297,21 @@ def test_batches_respect_the_limit_and_oldest_go_first() -> None:
     pump(sync, channel, clock)
     assert [len(r) for r in channel.requests] == [10, 10, 5]
     assert [s.sku for s in channel.requests[0]] == skus[:10]
+
+
+def test_a_sku_that_sold_out_goes_before_older_pending_skus() -> None:
+    """A listing that must drop to 0 sells what master no longer has while it waits, so it jumps
+    the line (the flash-sale benchmark found a hot SKU that had just sold out waiting behind older
+    pending SKUs); the others keep their order, and a SKU back above 0 loses its place in front."""
+    skus = [f"S{i}" for i in range(20)]
+    sync, clock = make(catalog=skus, rules=BufferRules(default=BufferRule(fixed=2)))
+    sync.offer({s: change(5, 1) for s in skus})
+    sync.offer({"S15": change(2, 2)})  # 2 left, a buffer of 2: list 0
+    sync.offer({"S17": change(0, 2)})
+    first = [s.sku for s in sync.select(5)]
+    assert first == ["S15", "S17", "S0", "S1", "S2"]
+    sync.offer({"S15": change(9, 3)})  # restocked: back in its old place, nothing in front
+    assert [s.sku for s in sync.select(4)] == ["S17", "S0", "S1", "S2"]
+    channel = FakeChannel(max_batch=10)
+    pump(sync, channel, clock)
+    assert channel.listed == {s: 0 if s == "S17" else 7 if s == "S15" else 3 for s in skus}
