@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -48,6 +49,11 @@ class GatewayApp(Starlette):
         await webhook(scope, receive, send)
 
 
+CALLS_OUT_THREADS = 8
+"""Deliveries of one channel decoded at once when decoding may call the marketplace (its fetches
+wait on the marketplace and its rate limit, not on our CPU)."""
+
+
 def inbound_routes(config: Config) -> dict[str, InboundRoute]:
     """Channel id -> inbound adapter for every configured channel whose kind can receive webhooks.
 
@@ -67,7 +73,10 @@ def inbound_routes(config: Config) -> dict[str, InboundRoute]:
                 channel.kind,
             )
             continue
-        routes[channel.id] = InboundRoute(channel, inbound)
+        workers = None
+        if getattr(inbound, "calls_out", False):
+            workers = ThreadPoolExecutor(CALLS_OUT_THREADS, thread_name_prefix=f"decode-{channel.id}")
+        routes[channel.id] = InboundRoute(channel, inbound, workers)
     return routes
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -41,10 +42,18 @@ class Shards(Protocol):
 
 @dataclass(frozen=True)
 class InboundRoute:
-    """A configured channel that can receive webhooks, with its kind's inbound adapter."""
+    """A configured channel that can receive webhooks, with its kind's inbound adapter.
+
+    ``workers``: for an adapter that calls its marketplace while it decodes (``calls_out``), the
+    channel's own threads. One channel's slow or throttled marketplace then holds only its own
+    deliveries: with a pool shared by every channel (asyncio's default, six threads on two cores)
+    a flood of one channel's thin notifications waiting on their fetches held every other
+    channel's too.
+    """
 
     channel: ChannelConfig
     adapter: InboundAdapter
+    workers: ThreadPoolExecutor | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

@@ -122,8 +122,10 @@ async def answer(gw: Gateway, route: InboundRoute, scope: Scope, receive: Receiv
     if getattr(route.adapter, "calls_out", False):
         # An adapter that may call its marketplace while it decodes (eBay: a signing key or an
         # order it has not seen) runs on a worker thread: a slow marketplace must never stall the
-        # event loop every other channel's webhooks share.
-        decoded = await asyncio.to_thread(decode, route, headers, body)
+        # event loop every other channel's webhooks share; on the channel's own threads
+        # (``InboundRoute.workers``), so it cannot hold another channel's deliveries either.
+        loop = asyncio.get_running_loop()
+        decoded = await loop.run_in_executor(route.workers, decode, route, headers, body)
     else:
         decoded = decode(route, headers, body)
     if isinstance(decoded, Reply):
