@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import httpx
 
+from adapters import blocking_http
 from adapters.oauth_tokens import (
     EXPIRY_MARGIN_S,
     REFRESH_MARGIN_S,
@@ -90,7 +91,7 @@ class EbayTokens(AccessTokens):
         if token is None:
             self._check()
             try:
-                with httpx.Client(timeout=timeout_s) as client:
+                with blocking_http.client(timeout_s) as client:
                     response = client.post(self.url, data=self._form, headers=self._headers)
             except httpx.HTTPError as exc:
                 raise TokenError(f"eBay token endpoint unreachable: {type(exc).__name__}") from None

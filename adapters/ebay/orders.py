@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from adapters import blocking_http
 from adapters.base import AdapterError
 from adapters.ebay import oauth
 from adapters.reading import epoch
@@ -84,7 +85,7 @@ def fetch_sync(channel: ChannelConfig, order_id: str) -> dict[str, Any]:
     for attempt in range(2):
         try:
             token = tokens.ensure_sync(FETCH_TIMEOUT_S)
-            with httpx.Client(timeout=FETCH_TIMEOUT_S) as client:
+            with blocking_http.client(FETCH_TIMEOUT_S) as client:
                 response = client.get(url, headers={"Authorization": f"Bearer {token}"})
         except (oauth.TokenError, httpx.HTTPError) as exc:
             raise AdapterError(f"getOrder failed ({type(exc).__name__}); backfill reads the order") from None

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from adapters import blocking_http
 from adapters.base import SignatureError
 from adapters.ebay import oauth
 from adapters.ebay.signature import PublicKey, load_key
@@ -91,7 +92,7 @@ class PublicKeys:
         for attempt in range(2):
             try:
                 token = self.tokens.ensure_sync(MISS_TIMEOUT_S)
-                with httpx.Client(timeout=MISS_TIMEOUT_S) as client:
+                with blocking_http.client(MISS_TIMEOUT_S) as client:
                     response = client.get(
                         f"{self.base_url.rstrip('/')}{PATH}{kid}",
                         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import httpx
 
+from adapters import blocking_http
 from adapters.oauth_tokens import AccessTokens, TokenError, TokenPending, secret
 from engine.config import ChannelConfig
 
@@ -60,7 +61,7 @@ class EtsyTokens(AccessTokens):
         if token is None:
             self._check()
             try:
-                with httpx.Client(timeout=timeout_s) as client:
+                with blocking_http.client(timeout_s) as client:
                     response = client.post(self.url, data=self._form, headers=_FORM)
             except httpx.HTTPError as exc:
                 raise TokenError(f"Etsy token endpoint unreachable: {type(exc).__name__}") from None

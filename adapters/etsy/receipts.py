@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from adapters import blocking_http
 from adapters.base import AdapterError
 from adapters.etsy import auth
 from engine.config import ChannelConfig
@@ -100,7 +101,7 @@ def fetch_sync(channel: ChannelConfig, receipt_id: int) -> dict[str, Any]:
     for attempt in range(2):
         try:
             token = tokens.ensure_sync(FETCH_TIMEOUT_S)
-            with httpx.Client(timeout=FETCH_TIMEOUT_S) as client:
+            with blocking_http.client(FETCH_TIMEOUT_S) as client:
                 response = client.get(url, headers=auth.headers(channel, token))
         except (auth.TokenError, httpx.HTTPError) as exc:
             raise AdapterError(f"getShopReceipt failed ({type(exc).__name__}); backfill reads it") from None

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from adapters import blocking_http
 from adapters.base import AdapterError
 from adapters.flipkart import oauth
 from adapters.flipkart.api import url
@@ -29,7 +30,7 @@ def shipment_sync(channel: ChannelConfig, shipment_id: str) -> dict[str, Any]:
     for attempt in range(2):
         try:
             token = tokens.ensure_sync(FETCH_TIMEOUT_S)
-            with httpx.Client(timeout=FETCH_TIMEOUT_S) as client:
+            with blocking_http.client(FETCH_TIMEOUT_S) as client:
                 response = client.get(
                     url(channel, PATH),
                     params={"shipmentIds": shipment_id},

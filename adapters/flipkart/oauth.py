@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import httpx
 
+from adapters import blocking_http
 from adapters.oauth_tokens import AccessTokens, TokenError, TokenPending, secret
 from engine.config import ChannelConfig
 
@@ -48,7 +49,7 @@ class FlipkartTokens(AccessTokens):
         if token is None:
             self._check()
             try:
-                with httpx.Client(timeout=timeout_s) as client:
+                with blocking_http.client(timeout_s) as client:
                     response = client.get(self.url, params=GRANT, auth=self._app)
             except httpx.HTTPError as exc:
                 raise TokenError(f"{self.name} token endpoint unreachable: {type(exc).__name__}") from None

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from adapters import blocking_http
 from adapters.base import AdapterError
 from adapters.tiktok import api
 from adapters.tiktok.tokens import TokenError, tokens_for
@@ -113,7 +114,7 @@ def fetch_sync(channel: ChannelConfig, order_id: str) -> dict[str, Any]:
         try:
             token = tokens.ensure_sync(FETCH_TIMEOUT_S)
             request = api.build(channel, token, "GET", DETAIL, {"ids": order_id})
-            with httpx.Client(timeout=FETCH_TIMEOUT_S) as client:
+            with blocking_http.client(FETCH_TIMEOUT_S) as client:
                 response = client.send(request)
         except (TokenError, httpx.HTTPError) as exc:
             raise AdapterError(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import httpx
 import orjson
 
+from adapters import blocking_http
 from adapters.oauth_tokens import AccessTokens, TokenError, TokenPending, secret
 from engine.config import ChannelConfig
 
@@ -77,7 +78,7 @@ class TikTokTokens(AccessTokens):
         if token is None:
             self._check()
             try:
-                with httpx.Client(timeout=timeout_s) as client:
+                with blocking_http.client(timeout_s) as client:
                     response = client.get(self.url, params=self._query)
             except httpx.HTTPError as exc:
                 raise TokenError(f"{self.name} unreachable: {type(exc).__name__}") from None
