@@ -184,13 +184,21 @@ def version_warnings(version: str) -> list[str]:
     return []
 
 
-def change_from(update: ListingUpdate) -> int:
+def change_from(update: ListingUpdate) -> int | None:
     """``changeFromQuantity`` for ``update``: what the listing is believed to hold.
 
-    Without a belief, what the catalog import read there (the ``listed`` id), else 0. Never
-    ``None`` (Shopify's opt-out of the check): a guess keeps the write conditional, and if it is
-    wrong the stale answer's re-read gives the belief.
+    Without a belief, what the catalog import read there (the ``listed`` id), else 0. ``None``
+    (Shopify's explicit opt-out of the check) only for a push of 0: the check protects a sale the
+    channel made that master has not heard of from being overwritten by a higher number, and 0 is
+    below every such listing, so it is right whatever the channel sold. It is also the push that
+    matters most in a flash sale (a SKU master has run out of), and a conditional one failed, and
+    took the rest of its call with it, whenever the channel's own shoppers were still buying it
+    (248 units oversold on one store in the flash-sale benchmark). Otherwise never ``None``: a
+    guess keeps the write conditional, and if it is wrong the stale answer's re-read gives the
+    belief.
     """
+    if update.quantity == 0:
+        return None
     if update.expected is not None:
         return update.expected
     listed = update.ids.get("listed")

@@ -87,6 +87,16 @@ def test_the_request_is_idempotent_conditional_and_pinned() -> None:
     assert "/admin/api/2026-07/" in str(pinned.build(channel(api_version="2026-07"), [update]).url)
 
 
+def test_a_push_of_zero_opts_out_of_the_compare_and_only_it() -> None:
+    """0 is below any listing a channel's unheard sale could leave, so a sold-out push needs no
+    compare; a conditional one failed whenever the channel's own shoppers were still buying."""
+    adapter = ShopifyOutbound().for_channel(channel(location_id="1"))
+    updates = [ListingUpdate("A", 0, 3, IDS, expected=9, round=0), ListingUpdate("B", 1, 3, IDS, expected=9)]
+    zero, one = body_of(adapter.build(channel(location_id="1"), updates))["variables"]["input"]["quantities"]
+    assert "changeFromQuantity" in zero and zero["changeFromQuantity"] is None
+    assert one["changeFromQuantity"] == 9
+
+
 def test_the_key_does_not_depend_on_batch_order() -> None:
     a, b = ListingUpdate("A", 1, 1, IDS, 2), ListingUpdate("B", 1, 1, {**IDS, "inventory_item_id": "8"}, 2)
     q = [{"x": 1}, {"x": 2}]
