@@ -3,7 +3,8 @@
 Each returns decisions per second for ``n`` single-unit sales on one hot row/key, measured
 back to back from this Python process (the same place our own driver runs). ``redis_lua_durable``
 is not a seller's tool but a yardstick: the same conditional decrement plus the records skusync
-keeps per sale (idempotency record with a TTL, order record, audit entry), so a reader can tell
+keeps per sale (idempotency record for its 72 h window, order record for its 90-day window, audit
+entry), so a reader can tell
 the cost of those guarantees from the cost of our Python.
 """
 
@@ -36,7 +37,7 @@ if granted > 0 then redis.call('HINCRBY', KEYS[1] .. ':stock', 'HOT', -granted) 
 local decision = '{"key":"' .. ARGV[1] .. '","outcome":"applied","sku":"HOT","accepted":' .. granted ..
   ',"available":' .. (q - granted) .. '}'
 redis.call('SET', idem, decision, 'EX', 259200)
-redis.call('SET', KEYS[1] .. ':order:bench:' .. ARGV[2], decision)
+redis.call('SET', KEYS[1] .. ':order:bench:' .. ARGV[2], decision, 'EX', 7776000)
 redis.call('XADD', KEYS[1] .. ':audit', 'MAXLEN', '~', 100000, '*', 'd', decision)
 return decision
 """
