@@ -45,20 +45,23 @@ TARGET_MS = 50.0
 
 FILL_AUDIT = """
 INSERT INTO audit_entries (vshard, ms, seq, at, sku, order_id, channel, kind, key, version, outcome, doc)
-SELECT (i * 7) %% 1024, x.ms, i %% 10, x.ms / 1000.0, x.sku, x.oid, x.ch, 'order_placed', x.ch || ':' || x.oid || ':1',
-       1, 'applied',
+SELECT (i * 7) %% 1024, x.ms, i %% 10, x.ms / 1000.0, x.sku, x.oid, x.ch, 'order_placed',
+       x.ch || ':' || x.oid || ':1', 1, 'applied',
        jsonb_build_object('kind', 'order_placed', 'sku', x.sku, 'order_id', x.oid, 'channel', x.ch,
                           'key', x.ch || ':' || x.oid || ':1', 'outcome', 'applied', 'quantity', 1,
                           'available', 1000 - i %% 1000, 'version', i, 'at', x.ms / 1000.0,
-                          'line', jsonb_build_object('quantity', 1, 'kept', 0, 'version', 1, 'state', 'placed'))
+                          'line', jsonb_build_object('quantity', 1, 'kept', 0, 'version', 1,
+                                                     'state', 'placed'))
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS i,
      LATERAL (SELECT %(base)s + i / 10 AS ms,
-                     CASE WHEN i %% 10 = 0 THEN 'SKU-HOT' ELSE 'SKU-' || lpad(((i * 7919) %% 100000)::text, 6, '0') END AS sku,
+                     CASE WHEN i %% 10 = 0 THEN 'SKU-HOT'
+                          ELSE 'SKU-' || lpad(((i * 7919) %% 100000)::text, 6, '0') END AS sku,
                      'ord-' || (i / 2) AS oid, 'ch-' || ((i / 2) %% 8) AS ch) AS x
 """
 FILL_ORDERS = """
 INSERT INTO orders (channel, order_id, ms, seq, vshard, at, vshards)
-SELECT 'ch-' || (o %% 8), 'ord-' || o, %(base)s + (2 * o + 1) / 10, (2 * o + 1) %% 10, ((2 * o + 1) * 7) %% 1024,
+SELECT 'ch-' || (o %% 8), 'ord-' || o, %(base)s + (2 * o + 1) / 10, (2 * o + 1) %% 10,
+       ((2 * o + 1) * 7) %% 1024,
        (%(base)s + (2 * o + 1) / 10) / 1000.0, ARRAY[((2 * o) * 7) %% 1024, ((2 * o + 1) * 7) %% 1024]
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS o
 """
@@ -180,7 +183,8 @@ def main() -> None:
     }
     path = write_result(args.name, payload)
     for name, row in pages.items():
-        print(f"{name:32} p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  cold {row['cold_ms']:7.2f} ms")
+        p50, p99, cold = row["p50_ms"], row["p99_ms"], row["cold_ms"]
+        print(f"{name:32} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  cold {cold:7.2f} ms")
     print(f"worst p99 {worst:.2f} ms (target < {TARGET_MS:.0f} ms); wrote {path}")
 
 

@@ -43,7 +43,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from adapters.sim.core import serve_in_thread
 
@@ -208,3 +208,33 @@ class RequestLog:
     def requests(self) -> list[Request]:
         with self.lock:
             return list(self.seen)
+
+
+class HasApp(Protocol):
+    app: Any
+
+
+S = TypeVar("S", bound=HasApp)
+
+
+class SharedServed(Generic[S]):
+    """One simulator per process, served on loopback (behind a ``RequestLog``) from the first call.
+
+    For kinds whose gateway calls the marketplace while it decodes (order fetches, signing keys):
+    the gateway of the conformance suite lives for the whole package, so every test's driver must
+    speak for the simulator that gateway's channel already points at.
+    """
+
+    def __init__(self, make: Callable[[], S]) -> None:
+        self._make, self._lock = make, threading.Lock()
+        self._served: tuple[S, RequestLog, str, Callable[[], None]] | None = None
+
+    def get(self) -> tuple[S, RequestLog, str]:
+        """The simulator, its request log and its base URL."""
+        with self._lock:
+            if self._served is None:
+                sim = self._make()
+                log = RequestLog(sim.app)
+                url, stop = serve_in_thread(log)
+                self._served = (sim, log, url, stop)
+            return self._served[0], self._served[1], self._served[2]

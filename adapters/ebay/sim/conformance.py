@@ -16,8 +16,7 @@ daily quota, 2,000,000 calls, spread over the day (about 23.1 calls/s).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -26,27 +25,24 @@ from adapters.ebay.outbound import DAILY_QUOTA, PATH
 from adapters.ebay.signature import HEADER
 from adapters.ebay.sim import notify
 from adapters.ebay.sim.app import EbaySimulator
-from adapters.sim.conformance import Delivery, RequestLog, Unsupported, alter
-from adapters.sim.core import TokenBucket, serve_in_thread
+from adapters.sim.conformance import Delivery, RequestLog, SharedServed, Unsupported, alter
+from adapters.sim.core import TokenBucket
 
 CLIENT_ID, CLIENT_SECRET, REFRESH = "conformance-app", "conformance-secret", "v^1.1#conformance-refresh"
 VERIFICATION_TOKEN = "conformance-verification-token-0123456789"
 RATE = DAILY_QUOTA / 86_400
 
-_LOCK = threading.Lock()
-_SHARED: tuple[EbaySimulator, RequestLog, str, Callable[[], None]] | None = None
+
+def _make() -> EbaySimulator:
+    return EbaySimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH)
+
+
+SIMULATOR = SharedServed(_make)
+"""The process's simulator, served on loopback from the first call on."""
 
 
 def shared() -> tuple[EbaySimulator, RequestLog, str]:
-    """The process's simulator, served on loopback from the first call on."""
-    global _SHARED
-    with _LOCK:
-        if _SHARED is None:
-            sim = EbaySimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH)
-            log = RequestLog(sim.app)
-            url, stop = serve_in_thread(log)
-            _SHARED = (sim, log, url, stop)
-        return _SHARED[0], _SHARED[1], _SHARED[2]
+    return SIMULATOR.get()
 
 
 class EbayDriver:

@@ -20,35 +20,32 @@ write, and a simulated listing holds at most 3); rate: 10 requests/s per app, bu
 from __future__ import annotations
 
 import base64
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from adapters.etsy import signature
 from adapters.etsy.sim.app import EtsySimulator
-from adapters.sim.conformance import Delivery, RequestLog, Unsupported, alter
-from adapters.sim.core import TokenBucket, serve_in_thread
+from adapters.sim.conformance import Delivery, RequestLog, SharedServed, Unsupported, alter
+from adapters.sim.core import TokenBucket
 
 CLIENT_ID, REFRESH = "conformance-keystring", "conformance-refresh"
 SECRET = "whsec_" + base64.b64encode(b"conformance-etsy-webhook-secret!").decode()
 RATE = 10.0
 
-_LOCK = threading.Lock()
-_SHARED: tuple[EtsySimulator, RequestLog, str, Callable[[], None]] | None = None
+
+def _make() -> EtsySimulator:
+    return EtsySimulator(client_id=CLIENT_ID, refresh_token=REFRESH, webhook_secret=SECRET)
+
+
+SIMULATOR = SharedServed(_make)
+"""The process's simulator, served on loopback from the first call on."""
 
 
 def shared() -> tuple[EtsySimulator, RequestLog, str]:
-    global _SHARED
-    with _LOCK:
-        if _SHARED is None:
-            sim = EtsySimulator(client_id=CLIENT_ID, refresh_token=REFRESH, webhook_secret=SECRET)
-            log = RequestLog(sim.app)
-            url, stop = serve_in_thread(log)
-            _SHARED = (sim, log, url, stop)
-        return _SHARED[0], _SHARED[1], _SHARED[2]
+    return SIMULATOR.get()
 
 
 class EtsyDriver:

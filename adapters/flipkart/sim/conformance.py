@@ -21,9 +21,8 @@ UpdateListingsInventoryAPI; MARKETPLACES.md, Flipkart); no published rate (None)
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -31,32 +30,29 @@ import orjson
 from adapters.flipkart import signature
 from adapters.flipkart.outbound import PATH
 from adapters.flipkart.sim.app import PUSH, FlipkartSimulator
-from adapters.sim.conformance import Delivery, RequestLog, Unsupported
-from adapters.sim.core import TokenBucket, serve_in_thread
+from adapters.sim.conformance import Delivery, RequestLog, SharedServed, Unsupported
+from adapters.sim.core import TokenBucket
 
 APP_ID, APP_SECRET = "fk-conformance-app", "fk-conformance-secret"
 NOTIFY_URL = "https://sync.example.com/webhooks/conformance"
 GUESS = (5.0, 5.0)
 
-_LOCK = threading.Lock()
-_SHARED: tuple[FlipkartSimulator, RequestLog, str, Callable[[], None]] | None = None
+
+def _make() -> FlipkartSimulator:
+    return FlipkartSimulator(
+        app_id=APP_ID,
+        app_secret=APP_SECRET,
+        notify_url=NOTIFY_URL,
+        first_shipment=random.randrange(10**8, 9 * 10**8),
+    )
+
+
+SIMULATOR = SharedServed(_make)
+"""The process's simulator, served on loopback from the first call on."""
 
 
 def shared() -> tuple[FlipkartSimulator, RequestLog, str]:
-    """The process's simulator, served on loopback from the first call on."""
-    global _SHARED
-    with _LOCK:
-        if _SHARED is None:
-            sim = FlipkartSimulator(
-                app_id=APP_ID,
-                app_secret=APP_SECRET,
-                notify_url=NOTIFY_URL,
-                first_shipment=random.randrange(10**8, 9 * 10**8),
-            )
-            log = RequestLog(sim.app)
-            url, stop = serve_in_thread(log)
-            _SHARED = (sim, log, url, stop)
-        return _SHARED[0], _SHARED[1], _SHARED[2]
+    return SIMULATOR.get()
 
 
 class FlipkartDriver:

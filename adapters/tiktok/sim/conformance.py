@@ -22,14 +22,13 @@ guess). Seeded SKUs are grouped four to a product (``seed``).
 from __future__ import annotations
 
 import random
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from adapters.sim.conformance import Delivery, RequestLog, Unsupported, alter
-from adapters.sim.core import TokenBucket, serve_in_thread
+from adapters.sim.conformance import Delivery, RequestLog, SharedServed, Unsupported, alter
+from adapters.sim.core import TokenBucket
 from adapters.tiktok.outbound import PER_CALL, RATE_GUESS
 from adapters.tiktok.signing import HEADER, webhook_signature
 from adapters.tiktok.sim.app import APIS, TikTokSimulator
@@ -39,27 +38,24 @@ SHOP_ID, CIPHER = "7494000000000000777", "ROW_conformance-cipher"
 PER_PRODUCT = 4
 PUSHES = "inventory_update"
 
-_LOCK = threading.Lock()
-_SHARED: tuple[TikTokSimulator, RequestLog, str, Callable[[], None]] | None = None
+
+def _make() -> TikTokSimulator:
+    return TikTokSimulator(
+        app_key=APP_KEY,
+        app_secret=APP_SECRET,
+        refresh_token=REFRESH,
+        shop_id=SHOP_ID,
+        shop_cipher=CIPHER,
+        first_order=random.randrange(10**17, 9 * 10**17),
+    )
+
+
+SIMULATOR = SharedServed(_make)
+"""The process's simulator, served on loopback from the first call on."""
 
 
 def shared() -> tuple[TikTokSimulator, RequestLog, str]:
-    """The process's simulator, served on loopback from the first call on."""
-    global _SHARED
-    with _LOCK:
-        if _SHARED is None:
-            sim = TikTokSimulator(
-                app_key=APP_KEY,
-                app_secret=APP_SECRET,
-                refresh_token=REFRESH,
-                shop_id=SHOP_ID,
-                shop_cipher=CIPHER,
-                first_order=random.randrange(10**17, 9 * 10**17),
-            )
-            log = RequestLog(sim.app)
-            url, stop = serve_in_thread(log)
-            _SHARED = (sim, log, url, stop)
-        return _SHARED[0], _SHARED[1], _SHARED[2]
+    return SIMULATOR.get()
 
 
 class TikTokDriver:
