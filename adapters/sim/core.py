@@ -230,6 +230,14 @@ class TokenBucket:
         """Seconds until ``cost`` will be available."""
         return max(0.0, cost - self.available()) / self.rate
 
+    @classmethod
+    def spent(cls, rate: float) -> TokenBucket:
+        """A bucket of one unit, empty now, refilling at ``rate``: an account whose budget other
+        apps used up (the conformance drivers' throttle storm)."""
+        bucket = cls(1.0, rate)
+        bucket.take(bucket.available())
+        return bucket
+
 
 def listings_from(
     items: Iterable[Mapping[str, Any]], assign: Callable[[Mapping[str, Any]], dict[str, Any]]

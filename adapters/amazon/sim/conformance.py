@@ -162,8 +162,7 @@ class AmazonDriver(ServedDriver):
         if not storm:
             self.sim.buckets[OPERATION] = TokenBucket(self._limit[1], self._limit[0])
             return
-        bucket = self.sim.buckets[OPERATION] = TokenBucket(1.0, 1.0)
-        bucket.take(bucket.available())
+        self.sim.buckets[OPERATION] = TokenBucket.spent(1.0)
 
 
 DRIVER = AmazonDriver

@@ -153,8 +153,7 @@ class EbayDriver:
         if not storm:
             self.sim.buckets["inventory"] = TokenBucket(self._limit[1], self._limit[0])
             return
-        bucket = self.sim.buckets["inventory"] = TokenBucket(1.0, 1.0)
-        bucket.take(bucket.available())
+        self.sim.buckets["inventory"] = TokenBucket.spent(1.0)
 
 
 DRIVER = EbayDriver

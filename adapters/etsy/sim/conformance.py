@@ -167,8 +167,7 @@ class EtsyDriver:
         if not storm:
             self.sim.second = TokenBucket(self._limit[1], self._limit[0])
             return
-        bucket = self.sim.second = TokenBucket(1.0, 1.0)
-        bucket.take(bucket.available())
+        self.sim.second = TokenBucket.spent(1.0)
 
 
 DRIVER = EtsyDriver

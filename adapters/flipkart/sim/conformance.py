@@ -184,8 +184,7 @@ class FlipkartDriver:
         if not storm:
             self.sim.buckets[PUSH] = TokenBucket(self._limit[1], self._limit[0])
             return
-        bucket = self.sim.buckets[PUSH] = TokenBucket(1.0, 1.0)
-        bucket.take(bucket.available())
+        self.sim.buckets[PUSH] = TokenBucket.spent(1.0)
 
 
 DRIVER = FlipkartDriver

@@ -144,8 +144,7 @@ class GenericDriver(ServedDriver):
         if not storm:
             self.sim.bucket = TokenBucket(self._limit[1], self._limit[0])
             return
-        bucket = self.sim.bucket = TokenBucket(1.0, 0.2)
-        bucket.take(bucket.available())
+        self.sim.bucket = TokenBucket.spent(0.2)
 
 
 DRIVER = GenericDriver

@@ -179,8 +179,7 @@ class TikTokDriver:
         if not storm:
             self.sim.buckets[PUSHES] = TokenBucket(self._limit[1], self._limit[0])
             return
-        bucket = self.sim.buckets[PUSHES] = TokenBucket(1.0, 1.0)
-        bucket.take(bucket.available())
+        self.sim.buckets[PUSHES] = TokenBucket.spent(1.0)
 
 
 DRIVER = TikTokDriver

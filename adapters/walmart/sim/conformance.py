@@ -139,8 +139,7 @@ class WalmartDriver(ServedDriver):
                 rate, burst = self._limits[op]
                 self.sim.buckets[op] = TokenBucket(burst, rate)
                 continue
-            bucket = self.sim.buckets[op] = TokenBucket(1.0, 1.0)
-            bucket.take(bucket.available())
+            self.sim.buckets[op] = TokenBucket.spent(1.0)
 
 
 DRIVER = WalmartDriver

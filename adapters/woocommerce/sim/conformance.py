@@ -157,8 +157,7 @@ class WooCommerceDriver(ServedDriver):
         if not storm:
             self.sim.limiter = None if self._limit is None else TokenBucket(self._limit[1], self._limit[0])
             return
-        limiter = self.sim.limiter = TokenBucket(1.0, STORM_RATE)
-        limiter.take(limiter.available())
+        self.sim.limiter = TokenBucket.spent(STORM_RATE)
 
 
 DRIVER = WooCommerceDriver
