@@ -61,7 +61,8 @@ class Gw:
     def audit_of(self, sku: str) -> list[dict[str, Any]]:
         stream = Keys(self.config.store.key_prefix).audit(self.vshard(sku))
         entries: Any = self.redis.xrange(stream)
-        return [audit_entries.decode(f) for _, f in entries]
+        # the stream is the SKU's vshard's: other SKUs hashed there (other tests') are left out
+        return [d for d in (audit_entries.decode(f) for _, f in entries) if d.get("sku") == sku]
 
     def set_stock(self, sku: str, quantity: int) -> None:
         self.shards.submit(
