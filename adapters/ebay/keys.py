@@ -7,7 +7,7 @@ eBay signs notifications with its own ECDSA keys (``adapters.ebay.signature``).
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from engine.channel_keys import ChannelKeys, register
 
@@ -33,6 +33,28 @@ class EbayKeys(ChannelKeys):
     reconcile_page_size: int | None = Field(None, ge=1, le=200)
     """Inventory items or orders per page when reading (100; getInventoryItems allows 200,
     getOrders 200)."""
+    trading_listings: dict[str, str | tuple[str, str]] | None = None
+    """Listings not made through the Inventory API, pushed with Trading ``ReviseInventoryStatus``:
+    SKU -> ItemID, or SKU -> ``[ItemID, eBay's SKU]`` for a variation or a SKU-tracked listing
+    (``adapters.ebay.trading.legacy_listings``)."""
+    trading_url: str | None = None
+    """The Trading API root (``https://api.ebay.com``; ``/ws/api.dll`` is appended): ``base_url`` if unset."""
+    trading_site_id: int | None = Field(None, ge=0)
+    """``X-EBAY-API-SITEID`` of the listings' site (0, eBay US)."""
+    trading_compatibility_level: int | None = Field(None, ge=1)
+    """``X-EBAY-API-COMPATIBILITY-LEVEL`` (``adapters.ebay.trading.COMPATIBILITY_LEVEL``)."""
+    trading_daily_calls: int | None = Field(None, ge=1)
+    """The app's Trading API calls a day (5,000 before eBay's Application Growth Check), spent as
+    a budget of its own beside the Inventory API's."""
+
+    @field_validator("trading_listings")
+    @classmethod
+    def _item_ids(cls, value: dict[str, str | tuple[str, str]] | None) -> object:
+        for sku, listing in (value or {}).items():
+            item_id = listing if isinstance(listing, str) else listing[0]
+            if not item_id.isdigit():
+                raise ValueError(f"{sku}: an ItemID is digits, not {item_id!r}")
+        return value
 
 
 register(

@@ -15,11 +15,23 @@ about 23/s), so the budget is 23 calls/s, burst 23, cost 1 a call. 429 and 5xx a
 (``Retry-After`` when given), 401 drops the user token and retries with a fresh one; a per-item
 ``errorId`` 25001 (eBay's system error) is retried, other per-item errors fail that SKU.
 Every accepted update counts a revision of its listings (``adapters.ebay.revisions``).
+
+Listings not made through the Inventory API (the channel's ``trading_listings``) go by Trading
+``ReviseInventoryStatus``, up to 4 a call (``adapters.ebay.trading``). ``group`` sends each pending
+SKU to its API: the first pending SKU's kind first (the channel actor orders them, sold-out first),
+Inventory API SKUs ``per_call`` a call, Trading SKUs 4 a call while the Trading lane's own daily
+budget (``trading.CallBudget``, 5,000 calls a day unless ``trading_daily_calls`` says more) has a
+call; when only Trading SKUs wait and it has none, ``group`` offers nothing and the channel actor
+asks again after its idle wait (at most 5 s). A Trading call costs the channel's bucket one unit
+like any call. A Trading call-limit error drains that budget and requeues its SKUs (no attempt
+counted: the budget is the backoff), without pausing the Inventory API lane.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,7 +40,7 @@ import httpx
 import orjson
 
 from adapters.base import ListingUpdate, PushResult
-from adapters.ebay import inventory, oauth
+from adapters.ebay import inventory, oauth, trading
 from adapters.ebay.revisions import Revisions, revisions_for
 from adapters.http_retry import retry_after
 from engine.config import ChannelConfig
@@ -38,6 +50,8 @@ THROTTLE_PAUSE_S = 1.0
 RETRYABLE_ERRORS = frozenset({25001})
 """Per-item ``errorId`` values worth sending again (25001: "A system error has occurred")."""
 DAILY_QUOTA = 2_000_000
+
+log = logging.getLogger(__name__)
 
 
 def per_call(channel: ChannelConfig) -> int:
@@ -56,34 +70,69 @@ def request_item(update: ListingUpdate) -> dict[str, Any]:
 @dataclass
 class EbayOutbound:
     """The eBay ``OutboundAdapter``; ``for_channel`` binds the channel's tokens, per-call count,
-    page size and revision counter, and starts fetching a token at once."""
+    page size, revision counter and Trading budget, and starts fetching a token at once.
+    ``max_batch`` is what one request may carry of either kind; ``per_call`` (None: ``max_batch``)
+    bounds a ``bulkUpdatePriceQuantity``."""
 
     kind: str = "ebay"
     max_batch: int = 1
     default_rate: tuple[float, float] = (23.0, 23.0)
     page_size: int = 100
+    per_call: int | None = None
     tokens: oauth.EbayTokens | None = None
     revisions: Revisions | None = None
+    trading_budget: trading.CallBudget | None = None
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def for_channel(self, channel: ChannelConfig) -> EbayOutbound:
         tokens = oauth.tokens_for(channel)
         tokens.kick()
+        bulk = per_call(channel)
+        legacy = bool(trading.legacy_listings(channel))
+        daily = int(getattr(channel, "trading_daily_calls", None) or trading.DAILY_CALLS)
         return replace(
             self,
             tokens=tokens,
-            max_batch=per_call(channel),
+            per_call=bulk,
+            max_batch=max(bulk, trading.PER_CALL) if legacy else bulk,
             page_size=int(getattr(channel, "catalog_page_size", None) or self.page_size),
             revisions=revisions_for(channel.id),
+            trading_budget=trading.CallBudget(daily, self.clock) if legacy else None,
         )
+
+    def _bulk_limit(self) -> int:
+        return self.per_call if self.per_call is not None else self.max_batch
+
+    def group(self, updates: list[ListingUpdate]) -> list[list[ListingUpdate]]:
+        """Requests for ``updates``, one API each, the first update's API first; Trading SKUs only
+        while the Trading budget has a call (``[[]]``: nothing to send now)."""
+        legacy = [u for u in updates if trading.listing_of(u) is not None]
+        bulk = [u for u in updates if trading.listing_of(u) is None]
+        affordable = self.trading_budget is None or self.trading_budget.available() >= 1.0
+        revise = _chunks(legacy, trading.PER_CALL) if affordable else []
+        inventory_calls = _chunks(bulk, self._bulk_limit())
+        first_legacy = bool(updates) and trading.listing_of(updates[0]) is not None
+        ordered = revise + inventory_calls if first_legacy else inventory_calls + revise
+        return ordered or [[]]
 
     def cost(self, updates: list[ListingUpdate]) -> float:
         return 1.0
 
     def build(self, channel: ChannelConfig, updates: list[ListingUpdate]) -> httpx.Request:
-        if not 1 <= len(updates) <= self.max_batch:
-            raise ValueError(f"bulkUpdatePriceQuantity carries 1..{self.max_batch} SKUs, not {len(updates)}")
+        legacy = [trading.listing_of(u) is not None for u in updates]
         token = (self.tokens or oauth.tokens_for(channel)).require()
+        if updates and all(legacy):
+            request = trading.request(channel, token, updates)
+            if self.trading_budget is not None:
+                self.trading_budget.take()
+            return request
+        if any(legacy):
+            raise ValueError("a request carries Inventory API SKUs or Trading listings, not both")
+        if not 1 <= len(updates) <= self._bulk_limit():
+            raise ValueError(
+                f"bulkUpdatePriceQuantity carries 1..{self._bulk_limit()} SKUs, not {len(updates)}"
+            )
         body = {"requests": [request_item(u) for u in updates]}
         return httpx.Request(
             "POST",
@@ -97,16 +146,23 @@ class EbayOutbound:
         )
 
     def parse(self, response: httpx.Response, updates: list[ListingUpdate]) -> PushResult:
+        if trading.is_trading(response.request):
+            result = self._parse_trading(response, updates)
+        else:
+            result = self._parse_bulk(response, updates)
+        if self.revisions is not None:
+            by_sku = {u.sku: u for u in updates}
+            self.revisions.record(lid for sku in result.ok for lid in _listings(by_sku[sku]))
+        return result
+
+    def _parse_bulk(self, response: httpx.Response, updates: list[ListingUpdate]) -> PushResult:
         skus = [u.sku for u in updates]
         status = response.status_code
         if status == 429 or status >= 500:
             pause = retry_after(response) or (THROTTLE_PAUSE_S if status == 429 else None)
             return PushResult(retry=skus, retry_after_s=pause)
         if status == 401:
-            refused = response.request.headers.get("authorization", "").removeprefix("Bearer ")
-            if self.tokens is not None:
-                self.tokens.forget(refused)
-            oauth.forget_everywhere(refused)
+            self._forget(response.request.headers.get("authorization", "").removeprefix("Bearer "))
             return PushResult(retry=skus)
         if status not in (200, 207):
             return PushResult(failed=dict.fromkeys(skus, f"HTTP {status}: {_errors(response)}"))
@@ -114,19 +170,54 @@ class EbayOutbound:
             answer = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             return PushResult(retry=skus)
-        result = classify(answer, updates)
-        if self.revisions is not None:
-            by_sku = {u.sku: u for u in updates}
-            self.revisions.record(lid for sku in result.ok for lid in _listings(by_sku[sku]))
+        return classify(answer, updates)
+
+    def _parse_trading(self, response: httpx.Response, updates: list[ListingUpdate]) -> PushResult:
+        """Trading answers errors inside an HTTP 200; a throttle holds back the Trading lane only."""
+        skus = [u.sku for u in updates]
+        status = response.status_code
+        if status == 429:
+            self._hold_trading()
+            return PushResult(requeue=skus)
+        if status >= 500:
+            return PushResult(retry=skus)
+        if status != 200:
+            return PushResult(failed=dict.fromkeys(skus, f"HTTP {status}: {response.text[:200]}"))
+        try:
+            answer = trading.read_answer(response.content)
+        except ValueError:
+            return PushResult(retry=skus)
+        result, signal = trading.classify(answer, updates)
+        if signal == "throttled":
+            self._hold_trading()
+        elif signal == "token":
+            self._forget(response.request.headers.get("x-ebay-api-iaf-token", ""))
         return result
+
+    def _hold_trading(self) -> None:
+        if self.trading_budget is not None:
+            self.trading_budget.drain()
+        log.warning("ebay: Trading API call limit reached; Trading listings wait for the daily budget")
+
+    def _forget(self, refused: str) -> None:
+        if self.tokens is not None:
+            self.tokens.forget(refused)
+        oauth.forget_everywhere(refused)
 
     async def import_catalog(
         self, client: httpx.AsyncClient, channel: ChannelConfig
     ) -> dict[str, dict[str, Any]]:
-        """SKU -> ``{"offers", "listings", "listed"}`` for every inventory item (all pages)."""
+        """SKU -> ``{"offers", "listings", "listed"}`` for every inventory item (all pages), and
+        SKU -> ``{"trading", "listings"}`` for the channel's Trading listings. A SKU that is both
+        goes by the Inventory API (the Trading API refuses Inventory API listings)."""
         out: dict[str, dict[str, Any]] = {}
         async for page in inventory.pages(client, channel, self.page_size, sleep=self.sleep):
             out.update(page)
+        for sku, listing in trading.legacy_listings(channel).items():
+            if sku in out:
+                log.warning("ebay: %s is an Inventory API item; its trading_listings entry is ignored", sku)
+                continue
+            out[sku] = trading.catalog_ids(listing)
         return out
 
 
@@ -153,6 +244,10 @@ def classify(answer: Any, updates: list[ListingUpdate]) -> PushResult:
             first = errors[0] if isinstance(errors[0], dict) else {}
             result.failed[update.sku] = f"{first.get('errorId')}: {first.get('message')}"[:200]
     return result
+
+
+def _chunks(updates: list[ListingUpdate], size: int) -> list[list[ListingUpdate]]:
+    return [updates[i : i + size] for i in range(0, len(updates), max(1, size))]
 
 
 def _listings(update: ListingUpdate) -> list[str]:
