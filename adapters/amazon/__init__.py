@@ -8,9 +8,11 @@ document: Pending and PendingAvailability as ``order_placed``, Unshipped, Partia
 Shipped, InvoiceUnconfirmed and Unfulfillable as ``order_updated`` (units held), Canceled as
 ``order_cancelled`` with restock; a buyer-requested cancel is only noted (Amazon waits for the
 seller). Orders fulfilled by Amazon (AFN) are ignored. An ``ORDER_CHANGE`` without ``Summary`` is
-refused with 400 naming why (fetching the order from the gateway is not built; reconciliation's
-``searchOrders`` backfill reads it). An MFN quantity change is a ``channel_quantity_reported``
-event: noted beside master's count, never a move of stock.
+read through ``getOrder`` (Orders v2026-01-01) on the gateway's worker threads, within the
+operation's 0.5/s burst 30 per seller, and mapped by the same parser as ``searchOrders`` rows
+(``order_fetch``, ``orders``); a read that stays throttled is answered 5xx so the relay delivers it
+again. An MFN quantity change is a ``channel_quantity_reported`` event: noted beside master's
+count, never a move of stock.
 
 Outbound (``outbound``): ``patchListingsItem`` ``merge`` of ``fulfillment_availability``, one SKU
 a request, 5/s burst 5, LWA tokens (``lwa``) refreshed before expiry. Reads (``reconcile``,
@@ -19,7 +21,8 @@ a request, 5/s burst 5, LWA tokens (``lwa``) refreshed before expiry. Reads (``r
 Unverified, each one function: ``notifications.unwrap`` (a relay may forward EventBridge's whole
 event or its ``detail``), ``notifications.holds_stock`` (Pending holds units),
 ``notifications.order_version`` and ``orders.channel_order``'s version (``TimeOfOrderChange`` vs
-``lastUpdatedTime``), ``notifications.line_units`` and ``orders.item_units`` (how a partly
+``lastUpdatedTime``), ``order_fetch.fetched_version`` (a fetched order's version, and when a read
+lags the notification), ``notifications.line_units`` and ``orders.item_units`` (how a partly
 cancelled item shows), ``outbound.product_type`` (which productType an offer-only patch takes).
 """
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import httpx
 import orjson
 
+from adapters import blocking_http
 from adapters.oauth_tokens import (
     EXPIRY_MARGIN_S,
     REFRESH_MARGIN_S,
@@ -63,6 +64,19 @@ class LwaTokens(AccessTokens):
 
     async def _post(self, client: httpx.AsyncClient) -> httpx.Response:
         return await client.post(self.url, content=orjson.dumps(self._form), headers=_JSON)
+
+    def ensure_sync(self, timeout_s: float) -> str:
+        """As ``ensure``, blocking at most ``timeout_s`` (the gateway fetching an order)."""
+        token = self._usable()
+        if token is None:
+            self._check()
+            try:
+                with blocking_http.client(timeout_s) as client:
+                    response = client.post(self.url, content=orjson.dumps(self._form), headers=_JSON)
+            except httpx.HTTPError as exc:
+                raise TokenError(f"LWA token endpoint unreachable: {type(exc).__name__}") from None
+            token = self.adopt(response)
+        return token
 
 
 _REGISTRY: dict[tuple[str, str, str, str], LwaTokens] = {}

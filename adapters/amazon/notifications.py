@@ -8,6 +8,7 @@ docstring: ``unwrap`` (EventBridge envelope), ``order_version``, ``line_units``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from adapters.base import AdapterError, Inbound
@@ -83,7 +84,12 @@ def metadata_id(envelope: dict[str, Any]) -> str:
     return nid
 
 
-def normalise(channel_id: str, seller_id: str | None, body: bytes) -> Inbound:
+Thin = Callable[[str, str, dict[str, Any], dict[str, Any]], Inbound]
+"""What an ``ORDER_CHANGE`` without ``Summary`` becomes: ``(key, order_id, note, envelope)`` ->
+events (``adapters.amazon.order_fetch.thin_change`` reads the order through ``getOrder``)."""
+
+
+def normalise(channel_id: str, seller_id: str | None, body: bytes, thin: Thin | None = None) -> Inbound:
     """One forwarded notification as events (see ``adapters.amazon`` for the mapping)."""
     envelope = unwrap(decode_object(body))
     kind = envelope.get("NotificationType")
@@ -96,7 +102,7 @@ def normalise(channel_id: str, seller_id: str | None, body: bytes) -> Inbound:
         if not isinstance(note, dict):
             raise AdapterError("Payload.OrderChangeNotification must be an object")
         _same_seller(note.get("SellerId"), seller_id)
-        return order_change(channel_id, key, note, envelope)
+        return order_change(channel_id, key, note, envelope, thin)
     if kind == MFN_QUANTITY_CHANGE:
         _same_seller(payload.get("SellerId"), seller_id)
         return quantity_change(channel_id, key, payload, envelope)
@@ -108,27 +114,43 @@ def _same_seller(sent: Any, ours: str | None) -> None:
         raise AdapterError(f"SellerId {str(sent)[:40]!r} is not this channel's seller_id")
 
 
-def order_change(channel_id: str, key: str, note: dict[str, Any], envelope: dict[str, Any]) -> Inbound:
+def order_change(
+    channel_id: str, key: str, note: dict[str, Any], envelope: dict[str, Any], thin: Thin | None = None
+) -> Inbound:
     order_id = note.get("AmazonOrderId")
     if not isinstance(order_id, str) or not order_id:
         raise AdapterError("AmazonOrderId missing")
     summary = note.get("Summary")
     if not isinstance(summary, dict):
-        # Amazon's documented path is getOrder within the Orders API budget; the gateway's
-        # normalise cannot call out, so this is refused and left to reconciliation's backfill.
-        raise AdapterError("ORDER_CHANGE without Summary: order items not fetched (backfill reads the order)")
+        if thin is None:
+            raise AdapterError("ORDER_CHANGE without Summary and no order fetch (backfill reads the order)")
+        return thin(key, order_id, note, envelope)
     if summary.get("FulfillmentType") == "AFN":
         return Inbound(note="ignored: fulfilled by Amazon (FBA stock is not master's)")
     status = str(summary.get("OrderStatus"))
-    held = holds_stock(status)
-    if held is False:
+    if holds_stock(status) is False:
         return Inbound(note=f"ignored order status {status[:40]}")
     items = summary.get("OrderItems")
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
         raise AdapterError("Summary.OrderItems must be a non-empty list of objects")
-    version = order_version(note, envelope)
+    asked = [str(i.get("SellerSKU")) for i in items if i.get("IsBuyerRequestedCancel") is True]
+    return decided(channel_id, key, order_id, status, _lines(items), order_version(note, envelope), asked)
+
+
+def decided(
+    channel_id: str,
+    key: str,
+    order_id: str,
+    status: str,
+    lines: list[dict[str, Any]],
+    version: int,
+    buyer_cancels: list[str],
+) -> Inbound:
+    """An order's state as its event, whichever way it came (``Summary``, or ``getOrder``)."""
+    held = holds_stock(status)
+    if held is False:
+        return Inbound(note=f"ignored order status {status[:40]}")
     common = {"channel": channel_id, "order_id": order_id, "version": version, "at": version / 1000}
-    lines = _lines(items)
     if held is None:
         skus = list(dict.fromkeys(line["sku"] for line in lines))
         event = build_event(OrderCancelled, key=f"{key}:cancelled", skus=skus, restock=True, **common)
@@ -137,7 +159,7 @@ def order_change(channel_id: str, key: str, note: dict[str, Any], envelope: dict
         event = build_event(OrderPlaced, key=key, lines=lines, **common)
     else:
         event = build_event(OrderUpdated, key=key, lines=lines, reason=f"status {status}"[:100], **common)
-    return Inbound(events=[event], note=_buyer_cancel_note(items))
+    return Inbound(events=[event], note=_buyer_cancel_note(buyer_cancels))
 
 
 def _lines(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -151,9 +173,8 @@ def _lines(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"sku": sku, "quantity": q} for sku, q in units.items()]
 
 
-def _buyer_cancel_note(items: list[dict[str, Any]]) -> str:
+def _buyer_cancel_note(asked: list[str]) -> str:
     """Buyer-requested cancels are requests: the units stay held until the seller cancels."""
-    asked = [str(i.get("SellerSKU")) for i in items if i.get("IsBuyerRequestedCancel") is True]
     return (
         f"buyer requested cancel of {', '.join(asked[:10])}: held until the order is Canceled"
         if asked

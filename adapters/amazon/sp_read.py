@@ -40,12 +40,13 @@ class OpBucket:
     rate: float
     burst: float
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
-    level: float = -1.0
-    at: float = 0.0
+    level: float = 0.0
+    """Below zero when calls are reserved ahead of the refill (``order_fetch``'s threads queue so)."""
+    at: float | None = None
 
     def wait_time(self) -> float:
         now = self.clock()
-        if self.level < 0:
+        if self.at is None:  # full at first use
             self.level, self.at = self.burst, now
         self.level = min(self.burst, self.level + (now - self.at) * self.rate)
         self.at = now

@@ -14,8 +14,9 @@ import ray
 
 from actors.runtime import ensure_channels, kill_channels
 from adapters.amazon.sim.app import AmazonSimulator
+from adapters.amazon.sim.orders import AmazonOrder
 from adapters.amazon.sim.relay_sender import order_change, quantity_change, signed
-from adapters.sim.core import serve_in_thread
+from adapters.sim.core import TokenBucket, serve_in_thread
 from engine.config import Config
 from tests.conftest import REDIS_URL
 from tests.integration.support import Gw, listed, new_prefix, wait_until
@@ -108,12 +109,64 @@ def test_refusals_change_nothing(gw: Gw) -> None:
     )
     thin = orjson.loads(orjson.dumps(sale))
     del thin["Payload"]["OrderChangeNotification"]["Summary"]
-    refused = post(gw, thin)
-    assert refused.status_code == 400 and "Summary" in refused.json()["error"]
+    refused = post(gw, thin)  # an order Amazon does not have: getOrder answers 404
+    assert refused.status_code == 400 and "getOrder answered HTTP 404" in refused.json()["error"]
     assert available(gw, "AZ2") == 4
     reported = post(gw, quantity_change(SELLER, "AZ2", 99, time.time()))
     assert reported.status_code == 200 and reported.json()["decisions"][0]["outcome"] == "noted"
     assert available(gw, "AZ2") == 4  # what Amazon lists is never taken as stock
+
+
+def thin(sim: AmazonSimulator, order: AmazonOrder) -> tuple[bytes, dict[str, str]]:
+    """The order's ORDER_CHANGE as the relay forwards it, without ``Summary``."""
+    sim.orders[order.order_id] = order
+    return sim.notification(order, summary=False)
+
+
+def deliver(gw: Gw, signed_body: tuple[bytes, dict[str, str]]) -> httpx.Response:
+    body, headers = signed_body
+    return httpx.post(f"{gw.url}/webhooks/amz", content=body, headers=headers, timeout=30)
+
+
+def test_a_summaryless_change_is_read_through_getorder_and_moves_stock_once(
+    gw: Gw, sim: tuple[AmazonSimulator, str]
+) -> None:
+    simulator = sim[0]
+    gw.set_stock("AZ1", 10)
+    gw.set_stock("AZ2", 10)
+    t = time.time()
+    order = AmazonOrder("111-0000003-0000003", [("AZ1", 2), ("AZ2", 1)], t, t, "Unshipped")
+    calls = simulator.store.counters.get("calls:getOrder", 0)
+    placed = thin(simulator, order)
+    first = deliver(gw, placed)
+    assert first.status_code == 200, first.text
+    assert (available(gw, "AZ1"), available(gw, "AZ2")) == (8, 9)
+    again = deliver(gw, placed)  # the relay delivers the same message twice
+    assert again.status_code == 200 and again.json()["decisions"] == first.json()["decisions"]
+    assert (available(gw, "AZ1"), available(gw, "AZ2")) == (8, 9)
+    cancelled = simulator.move(order.order_id, "Canceled", summary=False)
+    assert deliver(gw, cancelled).status_code == 200
+    assert (available(gw, "AZ1"), available(gw, "AZ2")) == (10, 10)
+    assert simulator.store.counters["calls:getOrder"] - calls == 3  # one read per delivery
+
+
+def test_a_read_throttled_throughout_answers_5xx_and_the_redelivery_decides(
+    gw: Gw, sim: tuple[AmazonSimulator, str]
+) -> None:
+    simulator = sim[0]
+    gw.set_stock("AZ3", 5)
+    t = time.time()
+    placed = thin(simulator, AmazonOrder("111-0000004-0000004", [("AZ3", 2)], t, t, "Pending"))
+    simulator.buckets["getOrder"] = TokenBucket.spent(1e-9)  # the seller's other apps spent it
+    try:
+        refused = deliver(gw, placed)
+    finally:
+        simulator.buckets["getOrder"] = TokenBucket(30.0, 0.5)
+    assert refused.status_code >= 500 and refused.json().get("retry") is True
+    assert available(gw, "AZ3") == 5
+    redelivered = deliver(gw, placed)  # SQS makes the message visible again
+    assert redelivered.status_code == 200, redelivered.text
+    assert available(gw, "AZ3") == 3
 
 
 def test_a_channel_actor_pushes_until_the_listing_converges(

@@ -7,10 +7,10 @@ from typing import Any
 import orjson
 import pytest
 
-from adapters.amazon import relay
+from adapters.amazon import notifications, relay
 from adapters.amazon.inbound import AmazonInbound
 from adapters.amazon.sim.relay_sender import order_change, quantity_change, signed
-from adapters.base import AdapterError, SignatureError
+from adapters.base import AdapterError, Inbound, SignatureError
 from engine.config import ChannelConfig
 
 SECRET = "relay-secret"
@@ -126,11 +126,19 @@ def test_fba_orders_and_unknown_statuses_are_ignored() -> None:
     assert (fba, odd) == ([], []) and "fulfilled by Amazon" in fba_note and "Exploded" in odd_note
 
 
-def test_without_summary_the_delivery_is_refused_naming_why() -> None:
+def test_without_summary_the_order_is_fetched_and_without_a_fetch_it_is_refused() -> None:
     doc = orjson.loads(change("Pending", [{"sku": "A", "quantity": 1}]))
     del doc["Payload"]["OrderChangeNotification"]["Summary"]
+    asked: list[str] = []
+
+    def thin(key: str, order_id: str, note: dict[str, Any], envelope: dict[str, Any]) -> Inbound:
+        asked.append(order_id)
+        return Inbound(note="fetched")
+
+    assert notifications.normalise("amz", SELLER, orjson.dumps(doc), thin).note == "fetched"
+    assert asked == ["111-0000001-0000007"]
     with pytest.raises(AdapterError, match="without Summary"):
-        events(orjson.dumps(doc))
+        notifications.normalise("amz", SELLER, orjson.dumps(doc))
 
 
 def test_another_sellers_notification_is_refused() -> None:

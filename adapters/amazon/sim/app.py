@@ -1,5 +1,6 @@
 """A simulated Amazon seller account: LWA tokens, Listings Items API 2021-08-01, Orders API
-v2026-01-01 ``searchOrders``, and ORDER_CHANGE notifications signed by the seller's relay.
+v2026-01-01 ``searchOrders`` and ``getOrder``, and ORDER_CHANGE notifications (with or without
+``Summary``) signed by the seller's relay.
 
 It refuses what SP-API refuses, each rule with its source:
 - a missing, unknown or expired ``x-amz-access-token``: 403 ("Access Denied, Unauthorized, Expired
@@ -11,6 +12,8 @@ It refuses what SP-API refuses, each rule with its source:
   ``PatchOperation.op`` is that enum); without ``marketplaceIds``: 400 (a required query parameter);
 - ``searchListingsItems`` ``pageSize`` over 20, and no more than ``search_cap`` (1000) items paged
   through per search (``ItemSearchResults.numberOfResults``);
+- ``getOrder`` for an order the seller does not have: 404; an ``includedData`` value outside the
+  operation's enum: 400 (orders_2026-01-01.json);
 - ``searchOrders`` without exactly one of ``createdAfter`` / ``lastUpdatedAfter``, or
   ``maxResultsPerPage`` outside 1..100 (the parameters' descriptions).
 Simulator choices (unverified against the live API): a patch naming an unknown SKU, a productType
@@ -32,7 +35,7 @@ from starlette.routing import Route
 
 from adapters.amazon.sim import relay_sender
 from adapters.amazon.sim.listings import patch_issue, patch_refusal
-from adapters.amazon.sim.orders import AmazonOrder, order_id_for, v2026
+from adapters.amazon.sim.orders import INCLUDED_DATA, AmazonOrder, order_id_for, v2026
 from adapters.amazon.sp_read import RATES
 from adapters.sim.control import ExposeTransport, control_routes, with_faults
 from adapters.sim.core import Faults, SimOrder, SimulatedShoppers, SimulatedStore, TokenBucket, listings_from
@@ -52,7 +55,8 @@ class AmazonSimulator:
     Routes: ``POST /auth/o2/token``; ``PATCH`` and ``GET /listings/2021-08-01/items/{sellerId}/{sku}``
     (the GET answers ``summaries`` and ``fulfillmentAvailability``); ``GET
     /listings/2021-08-01/items/{sellerId}`` (``searchListingsItems``); ``GET
-    /orders/2026-01-01/orders`` (``searchOrders``); the shared ``/_sim/`` control surface, whose
+    /orders/2026-01-01/orders`` (``searchOrders``) and ``/orders/2026-01-01/orders/{orderId}``
+    (``getOrder``); the shared ``/_sim/`` control surface, whose
     sales are Pending orders notified through the relay, plus ``POST /_sim/amazon/orders/{id}``
     ``{"status"?, "cancel"?: {sku: units}, "gateway_url"?}`` (the seller or Amazon moves an order on:
     ``move``; Canceled and partial cancels restock).
@@ -100,6 +104,11 @@ class AmazonSimulator:
                 self._guarded(self._search_orders, "searchOrders"),
                 methods=["GET"],
             ),
+            Route(
+                "/orders/2026-01-01/orders/{order_id}",
+                self._guarded(self._get_order, "getOrder"),
+                methods=["GET"],
+            ),
             Route("/_sim/amazon/orders/{order_id}", self._move_order, methods=["POST"]),
             *control_routes(self),
         ]
@@ -135,7 +144,9 @@ class AmazonSimulator:
             self.orders[placed.order_id] = placed
         return self.notification(placed)
 
-    def notification(self, order: AmazonOrder) -> tuple[bytes, dict[str, str]]:
+    def notification(self, order: AmazonOrder, summary: bool = True) -> tuple[bytes, dict[str, str]]:
+        """The order's ORDER_CHANGE, signed; ``summary`` False sends it without ``Summary``, so the
+        adapter must read the order through ``getOrder`` (see ``relay_sender.order_change``)."""
         body = relay_sender.order_change(
             self.seller_id,
             order.order_id,
@@ -143,6 +154,7 @@ class AmazonSimulator:
             order.items(),
             order.updated,
             marketplace_id=self.marketplace_id,
+            summary=summary,
         )
         return relay_sender.signed(self.relay_secret, body)
 
@@ -167,6 +179,7 @@ class AmazonSimulator:
     def _guarded(self, handler: Any, operation: str) -> Any:
         async def endpoint(request: Request) -> Response:
             async def inner(req: Request) -> Response:
+                self.store.count(f"calls:{operation}")  # for tests: which operations were called
                 token = req.headers.get("x-amz-access-token", "")
                 if self.tokens.get(token, 0.0) <= self.store.clock():
                     return _errors(403, "Unauthorized", "Access to requested resource is denied.")
@@ -276,13 +289,27 @@ class AmazonSimulator:
             body["pagination"] = {"nextToken": str(start + size)}
         return _json(body)
 
+    async def _get_order(self, request: Request) -> Response:
+        """``getOrder``: ``{"order": Order}``; 404 for an order the seller does not have, 400 for an
+        ``includedData`` value outside the operation's enum (orders_2026-01-01.json)."""
+        included = [v for v in request.query_params.get("includedData", "").split(",") if v]
+        unknown = [v for v in included if v not in INCLUDED_DATA]
+        if unknown:
+            return _errors(400, "InvalidInput", f"Invalid includedData: {unknown[0][:40]}")
+        with self.store.lock:
+            order = self.orders.get(request.path_params["order_id"])
+            found = None if order is None else v2026(order, "FULFILLMENT" in included)
+        if found is None:
+            return _errors(404, "NotFound", "The resource specified does not exist.")
+        return _json({"order": found})
+
     async def _move_order(self, request: Request) -> Response:
         body = orjson.loads(await request.body() or b"{}")
         order_id = request.path_params["order_id"]
         if order_id not in self.orders:
             return _json({"error": "no such order"}, 404)
         cancel = {str(sku): int(q) for sku, q in (body.get("cancel") or {}).items()}
-        payload, headers = self.move(order_id, body.get("status"), cancel)
+        payload, headers = self.move(order_id, body.get("status"), cancel, body.get("summary", True))
         status = None
         if body.get("gateway_url"):
             async with httpx.AsyncClient(timeout=10) as client:
@@ -293,7 +320,7 @@ class AmazonSimulator:
         return _json({"order_id": order.order_id, "status": order.status, "delivered": status})
 
     def move(
-        self, order_id: str, status: str | None, cancel: dict[str, int] | None = None
+        self, order_id: str, status: str | None, cancel: dict[str, int] | None = None, summary: bool = True
     ) -> tuple[bytes, dict[str, str]]:
         """The seller or Amazon moves an order on; its ORDER_CHANGE, signed by the relay, unsent.
 
@@ -323,4 +350,4 @@ class AmazonSimulator:
             # Strictly later than the order's last change, so each change is a newer version
             # (TimeOfOrderChange is read to the millisecond).
             order.status, order.updated = new, max(self.store.clock(), order.updated + 0.002)
-        return self.notification(order)
+        return self.notification(order, summary)

@@ -32,6 +32,13 @@ V2026_STATUS = {
 }
 
 
+INCLUDED_DATA = frozenset(
+    {"BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE", "PROMOTION", "CANCELLATION", "FULFILLMENT", "PACKAGES"}
+    | {"TAX", "PAYMENT", "FULFILLMENT_ORDERS"}
+)
+"""``getOrder``'s ``includedData`` enum (orders_2026-01-01.json); the simulator serves FULFILLMENT."""
+
+
 def order_id_for(n: int) -> str:
     """Amazon order ids are 3-7-7 digits (the schema's ``AmazonOrderId`` description)."""
     return f"111-{n:07d}-{n * 7 % 10_000_000:07d}"
