@@ -3,7 +3,8 @@
 Orders: ``GET /sell/fulfillment/v1/order?filter=lastmodifieddate:[<ISO ms Z>..]&limit=N&offset=M``
 (``orders``, ``total``; limit up to 200; orders awaiting payment are not listed: MARKETPLACES.md,
 eBay), each a versioned document (``adapters.ebay.orders.channel_order``). Quantities: every
-inventory item with its offers (``adapters.ebay.inventory``), the lower of the two per SKU. Every
+inventory item with its offers (``adapters.ebay.inventory``), the lower of the two per SKU, then
+the channel's Trading listings from ``GetMyeBaySelling`` (``adapters.ebay.selling``). Every
 request costs one unit of the channel's budget, paced by the caller. Extra: ``reconcile_page_size``.
 """
 
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from adapters.ebay import inventory
+from adapters.ebay import inventory, selling
 from adapters.ebay.orders import PATH, channel_order
 from adapters.reading import Pace, ReadStats
 from engine.config import ChannelConfig
@@ -69,6 +70,8 @@ class EbayReconcile:
             found = {sku: ids["listed"] for sku, ids in page.items() if ids["listed"] is not None}
             if found:
                 yield found
+        async for legacy in selling.listed(client, channel, before=_paced(pace, stats), sleep=self.sleep):
+            yield legacy
 
 
 def _paced(pace: Pace, stats: ReadStats) -> Callable[[], Awaitable[None]]:

@@ -11,6 +11,9 @@ It refuses what eBay refuses, each rule with its source:
   them as a bucket refilled at quota/86400 per second, burst one second's worth for the Inventory
   API and a minute's for Fulfillment's smaller quota: a simulator choice, settable);
 - ``bulkUpdatePriceQuantity``: the rules in ``sim.bulk``;
+- the Trading API (``/ws/api.dll``): the rules in ``sim.trading``; its listings are not inventory
+  items (getInventoryItems does not list them, getOffers and bulkUpdatePriceQuantity do not know
+  their SKUs), and its calls spend a daily quota of their own (``trading``, 5,000 calls a day);
 - ``getInventoryItems`` ``limit`` outside 1..200, ``getOrders`` ``limit`` outside 1..200 or a
   ``filter`` that is not a ``lastmodifieddate`` range: 400 (the methods' parameter descriptions).
 Notifications are signed with the simulator's own key, served by ``getPublicKey`` under its kid
@@ -33,7 +36,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.ebay.outbound import DAILY_QUOTA
-from adapters.ebay.sim import bulk, notify
+from adapters.ebay.sim import bulk, notify, trading
 from adapters.ebay.sim.orders import EbayOrder, modified_range, order_id_for
 from adapters.sim.control import ExposeTransport, control_routes, with_faults
 from adapters.sim.core import Faults, SimOrder, SimulatedShoppers, SimulatedStore, TokenBucket, listings_from
@@ -76,7 +79,9 @@ class EbaySimulator:
         self.buckets = {
             "inventory": TokenBucket(inventory_rate, inventory_rate),
             "fulfillment": TokenBucket(fulfillment_rate * 60, fulfillment_rate),
+            "trading": trading.budget(),
         }
+        self.trading = trading.TradingListings(self.store)
         self.orders: dict[str, EbayOrder] = {}
         self.revisions: dict[str, deque[float]] = {}
         self.updates: list[dict[str, Any]] = []  # every bulk call's body, for tests
@@ -90,6 +95,7 @@ class EbaySimulator:
             Route(f"{inv}/offer", self._user(self._offers, "inventory"), methods=["GET"]),
             Route(ful, self._user(self._get_orders, "fulfillment"), methods=["GET"]),
             Route(ful + "/{order_id}", self._user(self._get_order, "fulfillment"), methods=["GET"]),
+            Route("/ws/api.dll", self._trading, methods=["POST"]),
             *control_routes(self),
         ]
         self.app = ExposeTransport(Starlette(routes=routes))
@@ -104,8 +110,24 @@ class EbaySimulator:
             return {"offers": [f"O{self._next_listing}"], "listings": [str(self._next_listing)]}
 
         listings = listings_from(items, ids)
+        if reset:
+            self.trading.total.clear()
         self.store.seed(listings, reset)
         return {item.sku: item.ids for item in listings}
+
+    def seed_trading(self, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Listings made outside the Inventory API, added: ``{"sku", "quantity", "item_id"?,
+        "ebay_sku"?}`` (with ``ebay_sku`` the listing is tracked by SKU)."""
+
+        def next_id() -> str:
+            self._next_listing += 1
+            return str(self._next_listing)
+
+        return self.trading.seed(items, next_id)
+
+    @staticmethod
+    def inventory_item(listing: Any) -> bool:
+        return listing is not None and "trading" not in listing.ids
 
     def settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         for api, pair in (changes.get("rates") or {}).items():
@@ -196,6 +218,9 @@ class EbaySimulator:
 
         return endpoint
 
+    async def _trading(self, request: Request) -> Response:
+        return await with_faults(self, request, lambda req: trading.handle(self, req))
+
     async def _public_key(self, request: Request) -> Response:
         if not self._bearer(request, self.app_tokens, self.user_tokens):
             return _errors(401, 1001, "Invalid access token")
@@ -217,6 +242,7 @@ class EbaySimulator:
         responses, now = [], self.store.clock()
         for item in body["requests"]:
             listing = self.store.listings.get(item["sku"])
+            listing = listing if self.inventory_item(listing) else None
             quantity, errors = bulk.item_outcome(listing, item)
             if listing is not None and not errors:
                 day = self.revisions.setdefault(listing.ids["listings"][0], deque())
@@ -248,7 +274,7 @@ class EbaySimulator:
         if not 1 <= limit <= 200 or offset < 0:
             return _errors(400, 25709, "limit must be 1..200 and offset non-negative")
         with self.store.lock:
-            rows = list(self.store.listings.values())
+            rows = [x for x in self.store.listings.values() if self.inventory_item(x)]
         page = [
             {"sku": x.sku, "availability": {"shipToLocationAvailability": {"quantity": x.quantity}}}
             for x in rows[offset : offset + limit]
@@ -258,7 +284,7 @@ class EbaySimulator:
     async def _offers(self, request: Request) -> Response:
         sku = request.query_params.get("sku", "")
         listing = self.store.listings.get(sku)
-        if listing is None:
+        if listing is None or not self.inventory_item(listing):
             return _errors(404 if sku else 400, 25713, "This Offer is not available.")
         offers = [
             {
