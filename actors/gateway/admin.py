@@ -28,6 +28,7 @@ from actors.gateway.views import STATUSES, _Candidate, audit_entry, order_status
 from actors.shard_client import ShardUnavailable
 from engine.decisions import WireDecision
 from engine.events import OrderCancelled, StockAdjusted, StockSet
+from engine.history import versions
 from engine.history.migrations import connect
 from engine.history.pages import AuditFilter, BadCursor, HistoryBehind, HistoryPages, OrderCandidate
 from engine.store.reconcile_store import ReconcileStore
@@ -201,7 +202,8 @@ async def list_orders(request: Request) -> Response:
 
     With ``[history] postgres_url``: paged (``cursor``, ``next_cursor``) through PostgreSQL and
     the tail Redis has not handed over yet (``engine.history.pages``), and ``since`` filters by
-    newest activity; lines and status still come from the order records.
+    newest activity; lines and status come from the order records while Redis keeps them, then
+    from the order's versions, which every order shows (``versions``: ``engine.history.versions``).
     """
     q = request.query_params
     status = q.get("status") or None
@@ -216,7 +218,16 @@ async def list_orders(request: Request) -> Response:
         batch = {(c.channel, c.order_id): _Candidate(c.channel, c.order_id, c.at or 0.0) for c in cands}
         for c in cands:
             batch[(c.channel, c.order_id)].vshards.update(v for v in c.vshards if v >= 0)
-        return await gateway.views._resolve(batch, status)
+        live = {(v["channel"], v["order_id"]): v for v in await gateway.views._resolve(batch, None)}
+        out = []
+        for c in cands:
+            # a record past its retention window is gone from Redis: its versions still say it all
+            shown = live.get((c.channel, c.order_id)) or versions.view(
+                c.channel, c.order_id, c.versions, c.at
+            )
+            if shown is not None and (status is None or shown["status"] == status):
+                out.append({**shown, "versions": c.versions})
+        return out
 
     async with history_of(request) as pages:
         since, cursor = since_param(request), cursor_param(request)

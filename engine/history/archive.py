@@ -6,6 +6,9 @@ stored) moves in the same transaction. A crash between PostgreSQL's commit and R
 archiver restarted from an older cursor, or two archivers running at once during a replacement
 only send entries again, and PostgreSQL ignores them. Redis trims only at or below a cursor
 PostgreSQL has committed, so an entry leaves Redis only once it is stored.
+
+The same transaction keeps the orders' rows (newest activity) and their versions
+(``engine.history.versions``); both are merges a re-sent batch leaves as they were.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from engine.history.streams import INVALID_VSHARD, Cursor, Entry
+from engine.history.versions import UPSERT_VERSION, db_rows, version_rows
 
 INSERT_ENTRY = """
 INSERT INTO audit_entries (vshard, ms, seq, at, sku, order_id, channel, kind, key, version, outcome, doc)
@@ -148,6 +152,9 @@ class Archive:
             orders = order_rows(entries)
             if orders:
                 await cur.executemany(UPSERT_ORDER, orders)
+            versions = version_rows(entries)
+            if versions:
+                await cur.executemany(UPSERT_VERSION, db_rows(versions))
             await cur.executemany(
                 UPSERT_CURSOR, [(vs, ms, seq, added.get(vs, 0)) for vs, (ms, seq) in sorted(newest.items())]
             )

@@ -88,6 +88,39 @@ MIGRATIONS: tuple[Migration, ...] = (
             SET stored = (SELECT count(*) FROM audit_entries a WHERE a.vshard = c.vshard);
         """,
     ),
+    Migration(
+        4,
+        "every version of each order (its event's lines merged by SKU): an order outlives its Redis record",
+        """
+        CREATE TABLE order_versions (
+            channel text NOT NULL,
+            order_id text NOT NULL,
+            key text NOT NULL,                -- the event's key: one version per deciding event
+            ms bigint NOT NULL,               -- position of its oldest entry
+            seq bigint NOT NULL,
+            vshard integer NOT NULL,
+            at double precision,
+            kind text,
+            lines jsonb NOT NULL,             -- sku -> that line's entry (engine.history.versions)
+            PRIMARY KEY (channel, order_id, key)
+        );
+        -- entries archived before this migration: their versions, as the archiver builds them
+        INSERT INTO order_versions (channel, order_id, key, ms, seq, vshard, at, kind, lines)
+        SELECT channel, order_id, key, p[1], p[2], p[3]::integer, at, kind, lines FROM (
+            SELECT channel, order_id, key,
+                min(ARRAY[ms, seq, vshard::bigint]) AS p,
+                (array_agg(at ORDER BY ms, seq, vshard))[1] AS at,
+                (array_agg(kind ORDER BY ms, seq, vshard))[1] AS kind,
+                jsonb_object_agg(sku, jsonb_build_object(
+                    'delta', doc->'delta', 'outcome', doc->'outcome', 'before', doc->'before',
+                    'available', doc->'after', 'sku_version', doc->'version')) AS lines
+            FROM audit_entries
+            WHERE vshard >= 0 AND channel IS NOT NULL AND order_id IS NOT NULL
+                AND sku IS NOT NULL AND key IS NOT NULL
+            GROUP BY channel, order_id, key
+        ) AS g;
+        """,
+    ),
 )
 
 

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 
 from engine.history.archive import Archive, order_rows
 from engine.history.streams import Entry, Position, read_tails, vshards_of
+from engine.history.versions import SELECT_VERSIONS, Row, documents, merge, version_rows
 from engine.store.keys import Keys
 
 TAIL_CAP = 50_000
@@ -97,9 +98,12 @@ class OrderCandidate:
     position: Position
     at: float | None
     vshards: set[int] = field(default_factory=set)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    """Every version of the order, oldest first (``engine.history.versions.documents``)."""
 
 
 Resolve = Callable[[list[OrderCandidate]], Awaitable[list[dict[str, Any]]]]
+"""Candidates (versions filled) to their views, dropping those a filter leaves out."""
 
 
 class HistoryPages:
@@ -146,6 +150,7 @@ class HistoryPages:
         out: list[dict[str, Any]] = []
         for _ in range(MAX_ROUNDS):
             cands, more = await self._candidates(tail, channel, since, limit - len(out), below)
+            await self._versions(cands, tail)
             out += await resolve(cands)
             if not more:
                 return out, None
@@ -153,6 +158,21 @@ class HistoryPages:
             if len(out) >= limit:
                 break
         return out, encode_cursor(below)
+
+    async def _versions(self, cands: list[OrderCandidate], tail: list[Entry]) -> None:
+        """Fill each candidate's versions: PostgreSQL's rows merged with the tail's, as the
+        archiver will merge them (one query for the page)."""
+        if not cands:
+            return
+        cur = await self.conn.execute(
+            SELECT_VERSIONS, ([c.channel for c in cands], [c.order_id for c in cands])
+        )
+        rows: list[Row] = [tuple(r) for r in await cur.fetchall()]
+        wanted = {(c.channel, c.order_id) for c in cands}
+        rows += [r for r in version_rows(tail) if (r[0], r[1]) in wanted]
+        by_order = merge(rows)
+        for c in cands:
+            c.versions = documents(by_order.get((c.channel, c.order_id), []))
 
     async def _candidates(
         self, tail: list[Entry], channel: str | None, since: float | None, n: int, below: Position
