@@ -22,9 +22,12 @@ SKU to its API: the first pending SKU's kind first (the channel actor orders the
 Inventory API SKUs ``per_call`` a call, Trading SKUs 4 a call while the Trading lane's own daily
 budget (``trading.CallBudget``, 5,000 calls a day unless ``trading_daily_calls`` says more) has a
 call; when only Trading SKUs wait and it has none, ``group`` offers nothing and the channel actor
-asks again after its idle wait (at most 5 s). A Trading call costs the channel's bucket one unit
-like any call. A Trading call-limit error drains that budget and requeues its SKUs (no attempt
-counted: the budget is the backoff), without pausing the Inventory API lane.
+asks again after its idle wait (at most 5 s). So that Inventory API SKUs are not held behind Trading
+SKUs waiting for that budget, ``max_batch`` looks past up to ``LOOKAHEAD`` of them. A Trading call
+costs the channel's bucket one unit like any call. A Trading call-limit error drains that budget
+and requeues its SKUs (no attempt counted: the budget is the backoff; eBay never answers stale, so
+the requeue's other effect, on stale-risk batching, never applies), without pausing the Inventory
+API lane.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ THROTTLE_PAUSE_S = 1.0
 RETRYABLE_ERRORS = frozenset({25001})
 """Per-item ``errorId`` values worth sending again (25001: "A system error has occurred")."""
 DAILY_QUOTA = 2_000_000
+LOOKAHEAD = 256
+"""Pending SKUs beyond one call that ``group`` sees when the channel has Trading listings."""
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +94,16 @@ class EbayOutbound:
         tokens = oauth.tokens_for(channel)
         tokens.kick()
         bulk = per_call(channel)
-        legacy = bool(trading.legacy_listings(channel))
+        legacy = len(trading.legacy_listings(channel))
         daily = int(getattr(channel, "trading_daily_calls", None) or trading.DAILY_CALLS)
+        # The channel actor offers ``max_batch`` pending SKUs to ``group``: beyond a call's worth it
+        # looks past Trading SKUs waiting for their budget, so Inventory API SKUs behind them go on.
+        lookahead = min(legacy, LOOKAHEAD)
         return replace(
             self,
             tokens=tokens,
             per_call=bulk,
-            max_batch=max(bulk, trading.PER_CALL) if legacy else bulk,
+            max_batch=max(bulk, trading.PER_CALL) + lookahead if legacy else bulk,
             page_size=int(getattr(channel, "catalog_page_size", None) or self.page_size),
             revisions=revisions_for(channel.id),
             trading_budget=trading.CallBudget(daily, self.clock) if legacy else None,

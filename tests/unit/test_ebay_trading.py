@@ -6,6 +6,7 @@ the channel key naming the listings."""
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from adapters.base import ListingUpdate
-from adapters.ebay import trading
+from adapters.ebay import selling, trading
 from adapters.ebay.oauth import EbayTokens
 from adapters.ebay.outbound import PATH, EbayOutbound
 from adapters.ebay.revisions import Revisions
@@ -184,6 +185,8 @@ def test_a_call_limit_holds_back_the_trading_lane_only() -> None:
     pending = [legacy("L1", 5, "110001"), bulk("B1", 2)]
     assert out.group(pending) == [[pending[1]]]  # the Inventory API lane goes on
     assert out.group(pending[:1]) == [[]]  # nothing to send: the actor idles and asks again
+    waiting = [legacy(f"W{n}", 1, f"12000{n}") for n in range(3)] + [bulk("B2", 1)]
+    assert len(waiting) <= out.max_batch and out.group(waiting) == [[waiting[-1]]]  # not held behind
     clock.advance(86_400 / trading.DAILY_CALLS + 0.01)  # one call's worth refilled
     assert out.group(pending)[0] == [pending[0]]
 
@@ -208,7 +211,7 @@ def test_an_answer_with_a_dtd_is_not_parsed() -> None:
 
 def test_pending_skus_go_to_their_own_api_first_kind_first() -> None:
     out = adapter(max_batch=2)
-    assert (out.max_batch, out.per_call) == (4, 2)
+    assert (out.max_batch, out.per_call) == (4 + 3, 2)  # a call's worth, and a look past 3 listings
     legacy_skus = [legacy(f"L{n}", n, f"11000{n}") for n in range(6)]
     bulk_skus = [bulk(f"B{n}", n) for n in range(3)]
     groups = out.group([bulk_skus[0], *legacy_skus, *bulk_skus[1:]])
@@ -247,3 +250,42 @@ def test_a_bad_trading_key_is_refused_naming_it(tmp_path: Path, line: str) -> No
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.key.startswith("channels.eb.trading_")
+
+
+def selling_page(items: list[tuple[str, int]], pages: int, ack: str = "Success", inner: str = "") -> bytes:
+    rows = "".join(
+        f"<Item><ItemID>{i}</ItemID><QuantityAvailable>{q}</QuantityAvailable></Item>" for i, q in items
+    )
+    result = f"<PaginationResult><TotalNumberOfPages>{pages}</TotalNumberOfPages></PaginationResult>"
+    active = f"<ActiveList><ItemArray>{rows}</ItemArray>{result}</ActiveList>"
+    tag = "GetMyeBaySellingResponse"
+    return f'<{tag} xmlns="{NS}"><Ack>{ack}</Ack>{inner}{active}</{tag}>'.encode()
+
+
+def test_trading_listings_are_read_from_the_active_list_page_by_page() -> None:
+    answers = [
+        selling_page([], 0, "Failure", error("518", "usage limit")),  # a call limit: waited out
+        selling_page([("110001", 4), ("999", 7)], 2),  # 999 is not ours
+        selling_page([("110002", 0), ("110003", 9)], 2),  # 110003 is a variation: not read
+    ]
+    seen: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 7200})
+        assert request.headers["x-ebay-api-call-name"] == "GetMyeBaySelling"
+        seen.append(request.content)
+        return httpx.Response(200, content=answers[len(seen) - 1])
+
+    waits: list[float] = []
+
+    async def sleep(s: float) -> None:
+        waits.append(s)
+
+    async def read() -> list[dict[str, int]]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            return [page async for page in selling.listed(client, channel(client_id="sel"), sleep=sleep)]
+
+    assert asyncio.run(read()) == [{"L1": 4}, {"L2": 0}]
+    pages = [ET.fromstring(b).findtext(f".//{{{NS}}}PageNumber") for b in seen]
+    assert pages == ["1", "1", "2"] and len(waits) == 1
