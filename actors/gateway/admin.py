@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from actors.gateway import redis_history
 from actors.gateway.batcher import BatcherClosed
 from actors.gateway.body import BodyTooLarge
 from actors.gateway.channels import channels_of
@@ -198,12 +199,13 @@ async def cancel_order(request: Request) -> Response:
 
 @admin
 async def list_orders(request: Request) -> Response:
-    """``GET /v1/orders?channel=&status=&limit=``: every channel's orders, newest activity first.
+    """``GET /v1/orders?channel=&status=&since=&limit=&cursor=``: every channel's orders, newest
+    activity first, paged (``next_cursor``); ``since`` filters by newest activity.
 
-    With ``[history] postgres_url``: paged (``cursor``, ``next_cursor``) through PostgreSQL and
-    the tail Redis has not handed over yet (``engine.history.pages``), and ``since`` filters by
-    newest activity; lines and status come from the order records while Redis keeps them, then
-    from the order's versions, which every order shows (``versions``: ``engine.history.versions``).
+    With ``[history] postgres_url``: through PostgreSQL and the tail Redis has not handed over
+    yet (``engine.history.pages``); lines and status come from the order records while Redis
+    keeps them, then from the order's versions, which every order shows (``versions``:
+    ``engine.history.versions``). Without: from the streams (``redis_orders``).
     """
     q = request.query_params
     status = q.get("status") or None
@@ -212,7 +214,7 @@ async def list_orders(request: Request) -> Response:
     gateway = gateway_of(request)
     channel, limit = q.get("channel") or None, limit_param(request)
     if gateway.config.history.postgres_url is None:
-        return json_response(200, {"orders": await gateway.views.orders(channel, status, limit)})
+        return await redis_orders(request, channel, status, limit)
 
     async def resolve(cands: list[OrderCandidate]) -> list[dict[str, Any]]:
         batch = {(c.channel, c.order_id): _Candidate(c.channel, c.order_id, c.at or 0.0) for c in cands}
@@ -235,20 +237,49 @@ async def list_orders(request: Request) -> Response:
     return json_response(200, {"orders": orders, "next_cursor": cursor})
 
 
+async def redis_orders(request: Request, channel: str | None, status: str | None, limit: int) -> Response:
+    """``GET /v1/orders`` without ``postgres_url``: paged from the streams by a bounded scan
+    (``actors.gateway.redis_history``); lines and status come from the order records."""
+    views = gateway_of(request).views
+
+    async def resolve(cands: list[redis_history.Candidate]) -> list[dict[str, Any]]:
+        batch = {
+            (c.channel, c.order_id): _Candidate(c.channel, c.order_id, c.at, set(c.vshards)) for c in cands
+        }
+        return await views._resolve(batch, status)
+
+    pages = redis_history.RedisHistory(views.redis, views.keys, views.shard_map)
+    since, cursor = since_param(request), cursor_param(request)
+    try:
+        orders, cursor = await pages.orders(channel, since, limit, cursor, resolve)
+    except (BadCursor, redis_history.TooDeep) as exc:
+        raise Invalid(422, str(exc)) from None
+    return json_response(200, {"orders": orders, "next_cursor": cursor})
+
+
 @admin
 async def audit(request: Request) -> Response:
-    """``GET /v1/audit?sku=&limit=``: decided changes, newest first.
+    """``GET /v1/audit?sku=&order_id=&channel=&since=&limit=&cursor=``: decided changes, newest
+    first, paged (``next_cursor``); ``since`` is the entry's time in unix seconds.
 
-    With ``[history] postgres_url``: also ``order_id``, ``channel``, ``since`` (entry time, unix
-    seconds) and ``cursor``, paged through PostgreSQL and the unarchived Redis tail.
+    With ``[history] postgres_url`` through PostgreSQL and the unarchived Redis tail; without, from
+    the Redis streams by a bounded scan (``actors.gateway.redis_history``: a page may come back
+    short, with a cursor, when a rare filter made the scan reach its bound).
     """
     raw_sku = request.query_params.get("sku") or None
     sku = sku_param(raw_sku) if raw_sku is not None else None
     gateway = gateway_of(request)
-    if gateway.config.history.postgres_url is None:
-        return json_response(200, {"entries": await gateway.views.audit(sku, limit_param(request))})
     q = request.query_params
     flt = AuditFilter(sku, q.get("order_id") or None, q.get("channel") or None, since_param(request))
+    if gateway.config.history.postgres_url is None:
+        views = gateway.views
+        pages = redis_history.RedisHistory(views.redis, views.keys, views.shard_map)
+        try:
+            found, cursor = await pages.audit(flt, limit_param(request), cursor_param(request))
+        except BadCursor as exc:
+            raise Invalid(422, str(exc)) from None
+        shown = [audit_entry(f"{e.ms}-{e.seq}", e.doc) for e in found]
+        return json_response(200, {"entries": shown, "next_cursor": cursor})
     async with history_of(request) as pages:
         entries, cursor = await pages.audit(flt, limit_param(request), cursor_param(request))
     shown = [audit_entry(f"{e.ms}-{e.seq}", e.doc) for e in entries]
