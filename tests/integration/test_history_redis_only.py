@@ -221,7 +221,7 @@ def test_an_orders_page_deeper_than_one_scan_is_refused_not_listed_twice(
 
     async def go() -> None:
         client = aioredis.Redis.from_url(REDIS_URL)
-        pages = RedisHistory(client, Keys(prefix), SMAP, max_scan=40)
+        pages = RedisHistory(client, Keys(prefix), SMAP, max_scan=40, max_above=40)
 
         async def resolve(cands: list[Candidate]) -> list[dict[str, Any]]:
             return [{"channel": c.channel, "order_id": c.order_id} for c in cands]
