@@ -87,6 +87,8 @@ class EbayOutbound:
     tokens: oauth.EbayTokens | None = None
     revisions: Revisions | None = None
     trading_budget: trading.CallBudget | None = None
+    reserved: frozenset[str] | None = None
+    """The SKUs of the Trading call last offered and paid for, until it is built (``_pay_trading``)."""
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
@@ -113,16 +115,34 @@ class EbayOutbound:
         return self.per_call if self.per_call is not None else self.max_batch
 
     def group(self, updates: list[ListingUpdate]) -> list[list[ListingUpdate]]:
-        """Requests for ``updates``, one API each, the first update's API first; Trading SKUs only
-        while the Trading budget has a call (``[[]]``: nothing to send now)."""
+        """Requests for ``updates``, one API each, the first update's API first; a Trading call only
+        when the Trading budget pays for it (``[[]]``: nothing to send now)."""
         legacy = [u for u in updates if trading.listing_of(u) is not None]
-        bulk = [u for u in updates if trading.listing_of(u) is None]
-        affordable = self.trading_budget is None or self.trading_budget.available() >= 1.0
-        revise = _chunks(legacy, trading.PER_CALL) if affordable else []
-        inventory_calls = _chunks(bulk, self._bulk_limit())
-        first_legacy = bool(updates) and trading.listing_of(updates[0]) is not None
-        ordered = revise + inventory_calls if first_legacy else inventory_calls + revise
-        return ordered or [[]]
+        inventory_calls = _chunks([u for u in updates if trading.listing_of(u) is None], self._bulk_limit())
+        first_legacy = bool(legacy) and legacy[0] is updates[0]
+        if legacy and (first_legacy or not inventory_calls) and self._pay_trading({u.sku for u in updates}):
+            revise = _chunks(legacy, trading.PER_CALL)
+            self.reserved = frozenset(u.sku for u in revise[0])
+            return revise + inventory_calls
+        return inventory_calls or [[]]
+
+    def _pay_trading(self, pending: set[str]) -> bool:
+        """Whether a Trading call may be offered, spending the budget once per call sent.
+
+        The channel actor may ask again before it sends what was offered (after a wait, or not at
+        all), and sends in tasks that build the request later: an offer keeps its call paid for
+        while its SKUs are still pending (not sent), and a build or a new offer after its SKUs
+        left (sent) pays anew. Without that, offers made before the first build all went out
+        on one call's budget."""
+        if self.trading_budget is None:
+            return True
+        if self.reserved is not None and self.reserved <= pending:
+            return True
+        self.reserved = None
+        if self.trading_budget.available() < 1.0:
+            return False
+        self.trading_budget.take()
+        return True
 
     def cost(self, updates: list[ListingUpdate]) -> float:
         return 1.0
@@ -131,10 +151,8 @@ class EbayOutbound:
         legacy = [trading.listing_of(u) is not None for u in updates]
         token = (self.tokens or oauth.tokens_for(channel)).require()
         if updates and all(legacy):
-            request = trading.request(channel, token, updates)
-            if self.trading_budget is not None:
-                self.trading_budget.take()
-            return request
+            self.reserved = None  # the call offered is going out: the next one pays
+            return trading.request(channel, token, updates)
         if any(legacy):
             raise ValueError("a request carries Inventory API SKUs or Trading listings, not both")
         if not 1 <= len(updates) <= self._bulk_limit():

@@ -29,8 +29,8 @@ from tests.integration.support import listed, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 INVENTORY = [f"EI{n}" for n in range(4)]
-LEGACY = [f"EL{n}" for n in range(6)]
-VARIATION_SKU = "EL&5 <RED/M>"
+LEGACY = [f"EL{n}" for n in range(10)]
+VARIATION_SKU = "EL&9 <RED/M>"
 
 
 def ebay_keys(url: str) -> dict[str, Any]:
@@ -119,7 +119,10 @@ def test_the_simulated_trading_api_refuses_what_ebay_refuses() -> None:
 
 
 @pytest.fixture
-def deployment(ray_cluster: None, prefix: str) -> Iterator[tuple[Config, EbaySimulator, str]]:
+def deployment(
+    ray_cluster: None, prefix: str, request: pytest.FixtureRequest
+) -> Iterator[tuple[Config, EbaySimulator, str]]:
+    daily = getattr(request, "param", 4_320_000)  # by default 50 a second, as the simulator is set
     sim = EbaySimulator()
     sim.seed([{"sku": s, "quantity": 0} for s in INVENTORY])
     items = [{"sku": s, "quantity": 5} for s in LEGACY[:-1]]
@@ -132,7 +135,7 @@ def deployment(ray_cluster: None, prefix: str) -> Iterator[tuple[Config, EbaySim
         id="eb",
         kind="ebay",
         trading_listings=listings,
-        trading_daily_calls=4_320_000,  # 50 a second, as the simulator is set
+        trading_daily_calls=daily,
         retry_base_s=0.05,
         **ebay_keys(url),
     )
@@ -161,15 +164,18 @@ def test_both_kinds_of_listing_converge_to_master(deployment: tuple[Config, Ebay
     assert sim.store.try_sell([("EL0", 3)]) is not None  # sold on eBay before we start: 2 left
     handle = ensure_channels(cfg, REDIS_URL)["eb"]
     client = ShardClient(ensure_shards(cfg, REDIS_URL, fan_out=True), ShardMap(2, cfg.engine.vshards))
-    wait_until(lambda: ray.get(handle.stats.remote())["catalog_skus"] == 10, "catalog import of both kinds")
+    wait_until(
+        lambda: ray.get(handle.stats.remote())["catalog_skus"] == len(INVENTORY + LEGACY),
+        "catalog import of both kinds",
+    )
     client.submit(
         [{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": 10} for s in INVENTORY + LEGACY]
     )
     wait_until(lambda: all(listed(url)[s] == 10 for s in INVENTORY + LEGACY), "both kinds list master's 10")
     assert sim.trading.total[listing_of(sim, "EL0")] == 13  # 10 available plus the 3 sold, as eBay counts
 
-    client.submit([sale(1, {"EL0": 3, "EI0": 2, "EL5": 1, "EL1": 4})])
-    expect = {s: 10 for s in INVENTORY + LEGACY} | {"EL0": 7, "EI0": 8, "EL5": 9, "EL1": 6}
+    client.submit([sale(1, {"EL0": 3, "EI0": 2, "EL9": 1, "EL1": 4})])
+    expect = {s: 10 for s in INVENTORY + LEGACY} | {"EL0": 7, "EI0": 8, "EL9": 9, "EL1": 6}
     wait_until(lambda: {s: listed(url)[s] for s in expect} == expect, "both kinds follow the sale")
     wait_until(lambda: ray.get(handle.idle.remote()), "the channel is idle")
 
@@ -183,7 +189,7 @@ def test_both_kinds_of_listing_converge_to_master(deployment: tuple[Config, Ebay
     )
 
     read = asyncio.run(listed_by_reconcile(cfg.channels[0]))
-    assert read == {s: q for s, q in expect.items() if s != "EL5"}  # a variation is not read
+    assert read == {s: q for s, q in expect.items() if s != "EL9"}  # a variation is not read
 
 
 def listing_of(sim: EbaySimulator, sku: str) -> str:
@@ -199,3 +205,27 @@ async def listed_by_reconcile(channel: ChannelConfig) -> dict[str, int]:
         async for page in EbayReconcile().listed_quantities(client, channel, free, ReadStats()):
             out.update(page)
     return out
+
+
+@pytest.mark.parametrize("deployment", [1_440], indirect=True)  # one call a minute, one saved up
+def test_inventory_api_skus_go_on_while_trading_ones_wait_for_their_budget(
+    deployment: tuple[Config, EbaySimulator, str],
+) -> None:
+    cfg, sim, url = deployment
+    handle = ensure_channels(cfg, REDIS_URL)["eb"]
+    client = ShardClient(ensure_shards(cfg, REDIS_URL, fan_out=True), ShardMap(2, cfg.engine.vshards))
+    wait_until(
+        lambda: ray.get(handle.stats.remote())["catalog_skus"] == len(INVENTORY + LEGACY), "catalog import"
+    )
+    # The Trading SKUs first: one call spends the budget and six or more wait, older than any
+    # Inventory API SKU, so they come first in line when those arrive.
+    client.submit([{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": 10} for s in LEGACY])
+    wait_until(lambda: len(sim.trading.calls) == 1, "the one Trading call the budget allows")
+    client.submit([{"kind": "stock_set", "key": f"seed-{s}", "sku": s, "quantity": 10} for s in INVENTORY])
+    wait_until(
+        lambda: all(listed(url)[s] == 10 for s in INVENTORY), "the Inventory API SKUs, not held behind"
+    )
+    assert len(sim.trading.calls) == 1
+    written = [s for s in LEGACY if listed(url)[s] == 10]
+    assert 1 <= len(written) <= 4 < len(LEGACY)  # the rest wait for the next minute's call
+    assert ray.get(handle.stats.remote())["dead_letters"] == 0

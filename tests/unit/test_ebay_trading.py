@@ -215,13 +215,35 @@ def test_pending_skus_go_to_their_own_api_first_kind_first() -> None:
     legacy_skus = [legacy(f"L{n}", n, f"11000{n}") for n in range(6)]
     bulk_skus = [bulk(f"B{n}", n) for n in range(3)]
     groups = out.group([bulk_skus[0], *legacy_skus, *bulk_skus[1:]])
+    assert [[u.sku for u in g] for g in groups] == [["B0", "B1"], ["B2"]]
+    groups = out.group([legacy_skus[0], *bulk_skus, *legacy_skus[1:]])
     assert [[u.sku for u in g] for g in groups] == [
-        ["B0", "B1"], ["B2"], ["L0", "L1", "L2", "L3"], ["L4", "L5"],
+        ["L0", "L1", "L2", "L3"], ["L4", "L5"], ["B0", "B1"], ["B2"],
     ]  # fmt: skip
     assert [u.sku for u in out.group([legacy_skus[0], bulk_skus[0]])[0]] == ["L0"]
     plain = EbayOutbound().for_channel(channel(trading_listings=None))
     assert plain.max_batch == 1 and plain.trading_budget is None
     assert plain.group([bulk("B", 1), bulk("C", 1)]) == [[bulk("B", 1)], [bulk("C", 1)]]
+
+
+def skus(updates: list[ListingUpdate]) -> list[str]:
+    return [u.sku for u in updates]
+
+
+def test_each_trading_call_sent_is_paid_once() -> None:
+    clock = FakeClock()
+    out = adapter(clock, trading_daily_calls=1_440)  # one call a minute, one saved up
+    pending = [legacy("L0", 1, "110000"), legacy("L1", 1, "110001"), bulk("B0", 1)]
+    first = out.group(pending)[0]
+    assert skus(first) == ["L0", "L1"]
+    assert out.group(pending)[0] == first  # asked again before sending it: the same paid call
+    later = [legacy("L2", 1, "110002"), bulk("B0", 1)]  # L0 and L1 went out (in flight)
+    assert skus(out.group(later)[0]) == ["B0"]  # a second call is not paid for yet
+    clock.advance(61)
+    offered = out.group(later)[0]
+    assert skus(offered) == ["L2"]
+    out.build(channel(), offered)
+    assert skus(out.group(later)[0]) == ["B0"]  # built: the next Trading call pays anew
 
 
 def test_the_trading_budget_spends_the_daily_calls_apart() -> None:
