@@ -8,6 +8,7 @@ listings", developer.ebay.com Devzone/XML/docs/Reference/eBay/ReviseInventorySta
 was chosen over discovering them with ``GetMyeBaySelling``: the seller can read each ItemID off
 Seller Hub, it spends none of the Trading API's small daily quota at every import, and a listing
 the seller did not name is never revised by surprise.
+The Trading API's calls are counted apart from the Inventory API's (``CallBudget``).
 
 The call (same page; types ReviseInventoryStatusRequestType, InventoryStatusType): ``POST
 <trading_url or base_url>/ws/api.dll`` (make-a-call/using-xml.html: the XML gateway) with headers
@@ -30,8 +31,8 @@ sale", while the answer's echo is that plus the quantity already sold (Inventory
 Answers (AckCodeType; make-a-call/error-handling-app.html): ``Ack`` Success, Warning,
 PartialFailure or Failure; ``Errors`` with ``ErrorCode``, ``SeverityCode`` (Error or Warning),
 ``ErrorClassification`` and ``ErrorParameters`` (the listing a per-item error is about, e.g.
-21916750 "FixedPrice item ended" naming the ItemID in a captured answer, v-yadykin/ebayAccess
-tests); an ``InventoryStatus`` echo per revised listing. ``classify`` judges each SKU by its own
+21916750 "FixedPrice item ended" naming the ItemID in a captured answer, skuvault-integrations/
+ebayAccess src/EbayAccessTests/Services/EbayServiceLowLevelTest.cs); an ``InventoryStatus`` echo per revised listing. ``classify`` judges each SKU by its own
 errors and echo. Warnings (21917091: the values were already set, KB 2161) do not fail a SKU.
 """
 
@@ -60,9 +61,9 @@ DAILY_CALLS = 5_000
 businessbenefits FAQ: "a maximum of 5,000 API calls per day"; more after the check:
 ``trading_daily_calls``)."""
 THROTTLE_CODES = frozenset({"518", "18000", "218050", "21919144", "21919165"})
-"""Call-limit errors (the Trading API error list as quoted on stackoverflow 19109478: usage limit on
-this call, daily request limit, per-user limits, "Maximum Call Limit Exceeded"). Unverified
-against eBay's own list, which the search corpus does not hold."""
+"""Call-limit errors (the Trading API error list as quoted in stackoverflow question 19109478:
+usage limit on this call, daily request limit, per-user limits, "Maximum Call Limit Exceeded").
+Unverified against eBay's own list, which the search corpus does not hold."""
 SYSTEM_CODES = frozenset({"10007"})
 """eBay's side failed: retry (make-a-call/error-handling.html; KB 470: "retry on the 10007 error
 code"). Any error classified ``SystemError`` is retried too (ErrorClassificationCodeType)."""
