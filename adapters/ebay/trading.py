@@ -32,8 +32,8 @@ Answers (AckCodeType; make-a-call/error-handling-app.html): ``Ack`` Success, War
 PartialFailure or Failure; ``Errors`` with ``ErrorCode``, ``SeverityCode`` (Error or Warning),
 ``ErrorClassification`` and ``ErrorParameters`` (the listing a per-item error is about, e.g.
 21916750 "FixedPrice item ended" naming the ItemID in a captured answer, skuvault-integrations/
-ebayAccess src/EbayAccessTests/Services/EbayServiceLowLevelTest.cs); an ``InventoryStatus`` echo per revised listing. ``classify`` judges each SKU by its own
-errors and echo. Warnings (21917091: the values were already set, KB 2161) do not fail a SKU.
+ebayAccess src/EbayAccessTests/Services/EbayServiceLowLevelTest.cs); an ``InventoryStatus`` echo
+per revised listing. ``classify`` judges each SKU by its own errors and echo. Warnings (21917091: the values were already set, KB 2161) do not fail a SKU.
 """
 
 from __future__ import annotations
