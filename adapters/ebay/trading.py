@@ -33,7 +33,8 @@ PartialFailure or Failure; ``Errors`` with ``ErrorCode``, ``SeverityCode`` (Erro
 ``ErrorClassification`` and ``ErrorParameters`` (the listing a per-item error is about, e.g.
 21916750 "FixedPrice item ended" naming the ItemID in a captured answer, skuvault-integrations/
 ebayAccess src/EbayAccessTests/Services/EbayServiceLowLevelTest.cs); an ``InventoryStatus`` echo
-per revised listing. ``classify`` judges each SKU by its own errors and echo. Warnings (21917091: the values were already set, KB 2161) do not fail a SKU.
+per revised listing. ``classify`` judges each SKU by its own errors and echo. Warnings (21917091:
+the values were already set, KB 2161) do not fail a SKU.
 """
 
 from __future__ import annotations
