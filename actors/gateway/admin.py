@@ -224,9 +224,8 @@ async def list_orders(request: Request) -> Response:
         out = []
         for c in cands:
             # a record past its retention window is gone from Redis: its versions still say it all
-            shown = live.get((c.channel, c.order_id)) or versions.view(
-                c.channel, c.order_id, c.versions, c.at
-            )
+            known = versions.view(c.channel, c.order_id, c.versions, c.at)
+            shown = versions.choose(live.get((c.channel, c.order_id)), known)
             if shown is not None and (status is None or shown["status"] == status):
                 out.append({**shown, "versions": c.versions})
         return out

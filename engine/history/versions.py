@@ -116,7 +116,7 @@ def documents(rows: list[Row]) -> list[dict[str, Any]]:
     out = []
     for n, (_, _, key, ms, seq, _, at, kind, lines) in enumerate(rows, start=1):
         shown = []
-        for sku, ln in lines.items():
+        for sku, ln in sorted(lines.items()):  # one order whatever order the batches came in
             st = state.setdefault(sku, {"sku": sku, "accepted": 0, "requested": None, "outcome": None})
             _apply(st, kind, ln)
             shown.append(
@@ -187,6 +187,7 @@ def view(
     for doc in docs:
         for ln in doc["lines"]:
             lines[ln["sku"]] = {k: ln[k] for k in ("sku", "requested", "accepted", "outcome")}
+    lines = {sku: ln for sku, ln in lines.items() if ln["outcome"] != "released"}  # as the records show
     last = docs[-1]
     cancels = [d["time"] for d in docs if d["kind"] in CANCELS and d["time"] is not None]
     cancelled = last["status"] in ("cancelled", "partially_cancelled")
@@ -199,3 +200,14 @@ def view(
         "cancelled_at": max(cancels) if cancels and cancelled else None,
         "updated_at": updated_at if updated_at is not None else last["time"],
     }
+
+
+def choose(live: dict[str, Any] | None, from_versions: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The view to show: the records' (they know what each line asked for and what refunds kept)
+    while they hold every SKU the versions know; else the versions'. Each vshard's record has its
+    own window from its own last change, so a line cancelled late outlives the order's other
+    lines, and the records alone would show the order as all cancelled."""
+    if live is None or from_versions is None:
+        return live or from_versions
+    known = {ln["sku"] for ln in live["lines"]}
+    return live if all(ln["sku"] in known for ln in from_versions["lines"]) else from_versions
