@@ -15,8 +15,9 @@ again. An MFN quantity change is a ``channel_quantity_reported`` event: noted be
 count, never a move of stock.
 
 Outbound (``outbound``): ``patchListingsItem`` ``merge`` of ``fulfillment_availability``, one SKU
-a request, 5/s burst 5, LWA tokens (``lwa``) refreshed before expiry. Reads (``reconcile``,
-``listings``): ``searchOrders`` (v2026-01-01) and ``searchListingsItems``.
+a request, 5/s burst 5, LWA tokens (``lwa``) refreshed before expiry; a backlog of 500 SKUs or
+more as one ``JSON_LISTINGS_FEED`` (up to 25,000, 5 feeds per 5 minutes: ``feed``, ``feed_flow``).
+Reads (``reconcile``, ``listings``): ``searchOrders`` (v2026-01-01) and ``searchListingsItems``.
 
 Unverified, each one function: ``notifications.unwrap`` (a relay may forward EventBridge's whole
 event or its ``detail``), ``notifications.holds_stock`` (Pending holds units),

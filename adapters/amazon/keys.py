@@ -32,5 +32,14 @@ class AmazonKeys(ChannelKeys):
     """Reconciliation's pages: ``searchOrders`` ``maxResultsPerPage`` (100, its maximum); listed
     quantities take at most 20 a page (``searchListingsItems``' maximum)."""
 
+    feed_min_items: int | None = Field(None, ge=0, le=25_000)
+    """A push backlog of at least this many SKUs goes as one ``JSON_LISTINGS_FEED`` (500; 0: never)."""
+    feed_max_items: int | None = Field(None, ge=2, le=25_000)
+    """SKUs a feed carries (25,000: the feed's maximum)."""
+    feed_poll_s: float | None = Field(None, gt=0, le=600)
+    """Pause between ``getFeed`` polls (30)."""
+    feed_timeout_s: float | None = Field(None, gt=0, le=86_400)
+    """Give up on a feed after this long, cancel it if still queued and send its SKUs again (3600)."""
+
 
 register("amazon", AmazonKeys, secrets=("client_id", "client_secret", "refresh_token"))

@@ -14,12 +14,22 @@ retried (SP-API sends no ``Retry-After``: ``THROTTLE_PAUSE_S``); 403 (expired or
 drops the token and retries, so the next request carries a fresh one; other 4xx fail.
 Extra: ``catalog_page_size`` (``searchListingsItems`` pages of the import, 20).
 Rate: 5 requests/s, burst 5 per selling partner (the operation's published usage plan; an older
-page said 10), cost 1 a request. ``JSON_LISTINGS_FEED`` bulk corrections are not built.
+page said 10), cost 1 a request.
+
+Bulk (``feed``, ``feed_flow``): a backlog of at least ``feed_min_items`` SKUs (500; 0 turns feeds
+off) goes as one ``JSON_LISTINGS_FEED`` of up to ``feed_max_items`` (25,000, the feed's maximum)
+while the feed budget (5 per 5 minutes) lasts (``group``), costing 1 of the patches' budget. Why 500:
+at 5 patches/s such a backlog holds the patch lane for 100 s or more, while a feed takes it out at
+once, leaving the lane to live sales; Amazon publishes no processing time for the feed (unverified:
+minutes), so smaller backlogs go faster by patches. The feed is followed to its end (``follow``:
+document, upload, createFeed, getFeed every ``feed_poll_s`` (30) for at most ``feed_timeout_s``
+(3600)) and its processing report mapped back to SKUs by messageId (``feed.classify``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,7 +37,8 @@ from typing import Any
 import httpx
 import orjson
 
-from adapters.amazon import listings
+from adapters.amazon import feed, listings
+from adapters.amazon.feed_flow import FeedFlow
 from adapters.amazon.lwa import HEADER, LwaTokens, forget_everywhere, tokens_for
 from adapters.base import ListingUpdate, PushResult
 from adapters.http_retry import retry_after
@@ -35,6 +46,7 @@ from engine.config import ChannelConfig
 
 THROTTLE_PAUSE_S = 1.0
 """Pause after a 429 without ``Retry-After``: one second refills the 5/s bucket."""
+FEED_MIN, FEED_POLL_S, FEED_TIMEOUT_S = 500, 30.0, 3600.0
 
 
 def product_type(channel: ChannelConfig, ids: Any) -> str:
@@ -49,50 +61,105 @@ def product_type(channel: ChannelConfig, ids: Any) -> str:
     return str(chosen)
 
 
-def patch_body(product: str, quantity: int) -> dict[str, Any]:
+def _patch(quantity: int) -> dict[str, Any]:
     value = [{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}]
-    patch = {"op": "merge", "path": "/attributes/fulfillment_availability", "value": value}
-    return {"productType": product, "patches": [patch]}
+    return {"op": "merge", "path": "/attributes/fulfillment_availability", "value": value}
+
+
+def patch_body(product: str, quantity: int) -> dict[str, Any]:
+    return {"productType": product, "patches": [_patch(quantity)]}
 
 
 @dataclass
 class AmazonOutbound:
     """The Amazon ``OutboundAdapter`` (see the module docstring). ``for_channel`` binds the channel's
-    token cache and starts fetching a token at once; ``sleep`` is injectable."""
+    token cache, feed settings and feed budget, and starts fetching a token at once; ``sleep`` and
+    ``clock`` are injectable."""
 
     kind: str = "amazon"
     max_batch: int = 1
     default_rate: tuple[float, float] = (5.0, 5.0)
+    feed_min: int = 0
+    poll_s: float = FEED_POLL_S
+    timeout_s: float = FEED_TIMEOUT_S
     tokens: LwaTokens | None = None
+    feeds: feed.FeedBudget | None = None
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def for_channel(self, channel: ChannelConfig) -> AmazonOutbound:
         tokens = tokens_for(channel)
         tokens.kick()  # the channel actor's first push should find a token waiting
-        return replace(self, tokens=tokens)
+        minimum = getattr(channel, "feed_min_items", None)
+        minimum = FEED_MIN if minimum is None else int(minimum)
+        most = int(getattr(channel, "feed_max_items", None) or feed.MAX_ITEMS)
+        return replace(
+            self,
+            tokens=tokens,
+            feed_min=minimum,
+            max_batch=most if minimum > 0 else 1,
+            poll_s=float(getattr(channel, "feed_poll_s", None) or FEED_POLL_S),
+            timeout_s=float(getattr(channel, "feed_timeout_s", None) or FEED_TIMEOUT_S),
+            feeds=feed.FeedBudget(clock=self.clock),
+        )
+
+    def group(self, updates: list[ListingUpdate]) -> list[list[ListingUpdate]]:
+        """One feed when the backlog is large enough and a feed is affordable, else one SKU a call."""
+        feeds_left = self.feeds is not None and self.feeds.available() >= 1
+        if 0 < self.feed_min <= len(updates) and feeds_left:
+            return [updates[: self.max_batch]]
+        return [[u] for u in updates]
 
     def cost(self, updates: list[ListingUpdate]) -> float:
-        return float(len(updates))
+        return 1.0  # one call either way: a patch of one SKU, or a feed's createFeedDocument
 
     def build(self, channel: ChannelConfig, updates: list[ListingUpdate]) -> httpx.Request:
-        """One PATCH; ``TokenPending`` (retried with backoff) while the first token is fetched."""
-        if len(updates) != 1:
-            raise ValueError(f"patchListingsItem sets one SKU, not {len(updates)}")
-        update = updates[0]
-        _, market = listings.seller_and_marketplace(channel)
+        """One PATCH, or a feed's first step for more; ``TokenPending`` (retried with backoff)
+        while the first token is fetched."""
+        if not 1 <= len(updates) <= self.max_batch:
+            raise ValueError(f"an Amazon push carries 1..{self.max_batch} SKUs, not {len(updates)}")
+        seller, market = listings.seller_and_marketplace(channel)
         token = (self.tokens or tokens_for(channel)).require()
-        body = patch_body(product_type(channel, update.ids), update.quantity)
+        if len(updates) > 1:
+            messages = [(u.sku, product_type(channel, u.ids), _patch(u.quantity)) for u in updates]
+            if self.feeds is not None:
+                self.feeds.take()
+            document = feed.document(seller, messages)
+            auth = {HEADER: token, "Accept": "application/json"}
+            return feed.document_request(channel.base_url, auth, document)
+        update = updates[0]
         return httpx.Request(
             "PATCH",
             listings.item_url(channel, update.sku),
             params={"marketplaceIds": market},
-            content=orjson.dumps(body),
+            content=orjson.dumps(patch_body(product_type(channel, update.ids), update.quantity)),
             headers={HEADER: token, "Content-Type": "application/json", "Accept": "application/json"},
         )
+
+    async def follow(
+        self, client: httpx.AsyncClient, channel: ChannelConfig, response: httpx.Response
+    ) -> httpx.Response:
+        """A feed's remaining steps (``feed_flow``); a patch's answer unchanged."""
+        if feed.stage_of(response.request) != "document":
+            return response
+        _, market = listings.seller_and_marketplace(channel)
+        flow = FeedFlow(
+            client,
+            channel.base_url,
+            market,
+            self.tokens or tokens_for(channel),
+            poll_s=self.poll_s,
+            timeout_s=self.timeout_s,
+            sleep=self.sleep,
+            clock=self.clock,
+            budget=self.feeds,
+        )
+        return await flow.run(response)
 
     def parse(self, response: httpx.Response, updates: list[ListingUpdate]) -> PushResult:
         skus = [u.sku for u in updates]
         status = response.status_code
+        stage = feed.stage_of(response.request)
         if status == 429 or status >= 500:
             return PushResult(
                 retry=skus,
@@ -104,6 +171,8 @@ class AmazonOutbound:
                 self.tokens.forget(refused)
             forget_everywhere(refused)
             return PushResult(retry=skus)
+        if stage is not None and (stage in feed.RETRIED_STAGES or status in (200, 201, 202)):
+            return feed.classify(response, updates, self.poll_s)
         if status != 200:
             return PushResult(failed=dict.fromkeys(skus, f"HTTP {status}: {_errors(response)}"))
         try:

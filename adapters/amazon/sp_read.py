@@ -30,6 +30,11 @@ RATES: dict[str, tuple[float, float]] = {
     "searchListingsItems": (5.0, 5.0),  # models/listings-items-api-model/listingsItems_2021-08-01.json
     "getListingsItem": (5.0, 10.0),  # same file
     "patchListingsItem": (5.0, 5.0),  # same file
+    "createFeedDocument": (0.5, 15.0),  # models/feeds-api-model/feeds_2021-06-30.json
+    "createFeed": (0.0083, 15.0),  # same file (JSON_LISTINGS_FEED has its own 5 per 5 min)
+    "getFeed": (2.0, 15.0),  # same file
+    "cancelFeed": (2.0, 15.0),  # same file
+    "getFeedDocument": (0.0222, 10.0),  # same file
 }
 
 

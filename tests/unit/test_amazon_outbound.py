@@ -74,7 +74,7 @@ def test_the_patch_merges_fulfillment_availability_with_product_type() -> None:
     assert orjson.loads(request.content)["productType"] == "SHIRT"
     with pytest.raises(ValueError, match="productType"):
         adapter().build(without_key, [ListingUpdate("A", 1, 1, {})])
-    with pytest.raises(ValueError, match="one SKU"):
+    with pytest.raises(ValueError, match=r"carries 1\.\.1 SKUs"):  # feeds off: one SKU a request
         adapter().build(channel(), [ListingUpdate("A", 1, 1, {}), ListingUpdate("B", 1, 1, {})])
 
 

@@ -97,7 +97,7 @@ def test_bad_period_or_phase_is_refused() -> None:
 
 def test_push_limits_come_from_the_kinds_adapter_and_the_channels_rate_limit() -> None:
     amazon = account_type("amazon")("amz-1", {}, None).channel("http://127.0.0.1:9", {})
-    assert push_limits(amazon) == PushLimits(5.0, 5.0, 1, 0.0, 1.0)
+    assert push_limits(amazon) == PushLimits(5.0, 5.0, 25_000, 1.0, 0.0)  # a JSON_LISTINGS_FEED
     shop = account_type("shopify")("shop-1", {}, None).channel("http://127.0.0.1:9", {})
     limits = push_limits(shop)
     assert (limits.per_s, limits.burst, limits.max_batch, limits.cost(1), limits.cost(250)) == (

@@ -14,6 +14,7 @@ It refuses what SP-API refuses, each rule with its source:
   through per search (``ItemSearchResults.numberOfResults``);
 - ``getOrder`` for an order the seller does not have: 404; an ``includedData`` value outside the
   operation's enum: 400 (orders_2026-01-01.json);
+- the Feeds API for ``JSON_LISTINGS_FEED`` (``sim.feeds``: its own rules and sources there);
 - ``searchOrders`` without exactly one of ``createdAfter`` / ``lastUpdatedAfter``, or
   ``maxResultsPerPage`` outside 1..100 (the parameters' descriptions).
 Simulator choices (unverified against the live API): a patch naming an unknown SKU, a productType
@@ -34,6 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.amazon.sim import relay_sender
+from adapters.amazon.sim.feeds import FeedService
 from adapters.amazon.sim.listings import patch_issue, patch_refusal
 from adapters.amazon.sim.orders import INCLUDED_DATA, AmazonOrder, order_id_for, v2026
 from adapters.amazon.sp_read import RATES
@@ -93,6 +95,7 @@ class AmazonSimulator:
         # (the conformance suite's, one per kind for every test) must never see two orders share an id.
         self.first_order = first_order
         self.patches: list[dict[str, Any]] = []  # every accepted patch body, for tests
+        self.feeds = FeedService(self)  # JSON_LISTINGS_FEED (``sim.feeds``)
         items = "/listings/2021-08-01/items/{seller}"
         routes = [
             Route("/auth/o2/token", self._token, methods=["POST"]),
@@ -110,6 +113,7 @@ class AmazonSimulator:
                 methods=["GET"],
             ),
             Route("/_sim/amazon/orders/{order_id}", self._move_order, methods=["POST"]),
+            *self.feeds.routes(),
             *control_routes(self),
         ]
         self.app = ExposeTransport(Starlette(routes=routes))

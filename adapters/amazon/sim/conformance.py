@@ -15,7 +15,10 @@ cancel that keeps the units (a cancelled MFN order's units are available again).
 
 Limits: 1 SKU per ``patchListingsItem`` (the operation patches one listings item); rate 5 requests/s,
 burst 5 per selling partner (the operation's usage plan, models/listings-items-api-model/
-listingsItems_2021-08-01.json; MARKETPLACES.md, Amazon).
+listingsItems_2021-08-01.json; MARKETPLACES.md, Amazon). A backlog of ``FEED_ITEMS`` SKUs or more
+goes as one ``JSON_LISTINGS_FEED`` of at most ``FEED_ITEMS`` (the real cap is 25,000 messages; the
+simulator is given this cap so the suite can exceed it), polled every 50 ms. ``batching(n)`` turns
+feeds off, so the rate and throttle tests check the patches' published 5/s.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ CLIENT_ID, CLIENT_SECRET = "amzn1.application-oa2-client.conformance", "conforma
 REFRESH = "Atzr|conformance-refresh"
 RELAY_SECRET = "amazon-conformance-relay-secret"
 PUBLISHED = (5.0, 5.0)
+FEED_ITEMS = 12
 OPERATION = "patchListingsItem"
 PRODUCT_TYPES = ("SHIRT", "LUGGAGE", "HOME_BED_AND_BATH")
 """``varied`` listings' productTypes: each patch must carry its listing's own, learned by the import."""
@@ -46,7 +50,7 @@ PRODUCT_TYPES = ("SHIRT", "LUGGAGE", "HOME_BED_AND_BATH")
 
 class AmazonDriver(ServedDriver):
     kind = "amazon"
-    batch_limit = 1
+    batch_limit = FEED_ITEMS
     published_rate: tuple[float, float] | None = PUBLISHED
 
     def __init__(self) -> None:
@@ -59,6 +63,7 @@ class AmazonDriver(ServedDriver):
             relay_secret=RELAY_SECRET,
             first_order=random.randrange(10**6, 9 * 10**6),
         )
+        self.sim.feeds.max_messages = FEED_ITEMS
         self.log = RequestLog(self.sim.app)
         self._limit = PUBLISHED
 
@@ -77,11 +82,14 @@ class AmazonDriver(ServedDriver):
             "refresh_token": REFRESH,
             "seller_id": SELLER,
             "marketplace_id": MARKETPLACE,
+            "feed_min_items": FEED_ITEMS,
+            "feed_max_items": FEED_ITEMS,
+            "feed_poll_s": 0.05,
         }
 
     def batching(self, items: int) -> dict[str, Any]:
-        """patchListingsItem carries one SKU whatever the channel says: there is no key to set."""
-        return {}
+        """Feeds off: one SKU a ``patchListingsItem``, within any cap of ``items``."""
+        return {"feed_min_items": 0}
 
     def seed(self, stock: Mapping[str, int], varied: bool = False) -> None:
         """``varied``: listings of several productTypes (a patch naming another is INVALID)."""
@@ -143,9 +151,16 @@ class AmazonDriver(ServedDriver):
         return dict(self.sim.store.snapshot(lists=False)["listed"])
 
     def pushes(self) -> list[int]:
-        """One SKU per patchListingsItem request (the SKU is in the path)."""
+        """Items per push: one per patchListingsItem (the SKU is in the path), a feed document's
+        messages per upload."""
         items = f"{API}/{SELLER}/"
-        return [1 for r in self.log.requests() if r.method == "PATCH" and r.path.startswith(items)]
+        sizes = []
+        for r in self.log.requests():
+            if r.method == "PATCH" and r.path.startswith(items):
+                sizes.append(1)
+            elif r.method == "PUT" and r.path.startswith("/s3/feed-uploads/"):
+                sizes.append(r.body.count(b'"messageId"'))
+        return sizes
 
     def requests(self) -> int:
         return int(self.sim.store.counters["requests"])
