@@ -86,6 +86,11 @@ class AmazonOutbound:
     feeds: feed.FeedBudget | None = None
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    feed_started: float | None = None
+    """When the feed in flight was built (None: none). One feed at a time, as Amazon's Feeds
+    best practices ask ("wait for previous feeds to be completed"), so feeds never hold more than
+    one of the channel's in-flight slots; a feed whose answer never came (a transport error on its
+    first request) stops counting after ``timeout_s``."""
 
     def for_channel(self, channel: ChannelConfig) -> AmazonOutbound:
         tokens = tokens_for(channel)
@@ -106,7 +111,8 @@ class AmazonOutbound:
     def group(self, updates: list[ListingUpdate]) -> list[list[ListingUpdate]]:
         """One feed when the backlog is large enough and a feed is affordable, else one SKU a call."""
         feeds_left = self.feeds is not None and self.feeds.available() >= 1
-        if 0 < self.feed_min <= len(updates) and feeds_left:
+        busy = self.feed_started is not None and self.clock() - self.feed_started < self.timeout_s
+        if 0 < self.feed_min <= len(updates) and feeds_left and not busy:
             return [updates[: self.max_batch]]
         return [[u] for u in updates]
 
@@ -124,6 +130,7 @@ class AmazonOutbound:
             messages = [(u.sku, product_type(channel, u.ids), _patch(u.quantity)) for u in updates]
             if self.feeds is not None:
                 self.feeds.take()
+            self.feed_started = self.clock()
             document = feed.document(seller, messages)
             auth = {HEADER: token, "Accept": "application/json"}
             return feed.document_request(channel.base_url, auth, document)
@@ -160,6 +167,8 @@ class AmazonOutbound:
         skus = [u.sku for u in updates]
         status = response.status_code
         stage = feed.stage_of(response.request)
+        if stage is not None:
+            self.feed_started = None  # the feed's flow ended: the next backlog may go as a feed
         if status == 429 or status >= 500:
             return PushResult(
                 retry=skus,

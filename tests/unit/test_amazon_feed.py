@@ -78,8 +78,12 @@ def test_a_backlog_at_the_threshold_goes_as_one_feed_while_feeds_are_affordable(
     assert out.max_batch == 4 and out.cost(many[:4]) == 1.0
     assert [len(g) for g in out.group(few)] == [1, 1]
     assert [len(g) for g in out.group(many)] == [4]
-    for _ in range(5):  # the five feeds of the window
-        out.build(channel(feed_min_items=3, feed_max_items=4), out.group(many)[0])
+    first = out.build(channel(feed_min_items=3, feed_max_items=4), out.group(many)[0])
+    assert [len(g) for g in out.group(many)] == [1] * 6  # one feed at a time: patches meanwhile
+    out.parse(httpx.Response(429, request=first), many[:4])  # its flow ended
+    for _ in range(4):  # the rest of the window's five feeds
+        request = out.build(channel(feed_min_items=3, feed_max_items=4), out.group(many)[0])
+        out.parse(httpx.Response(503, request=request), many[:4])
     assert [len(g) for g in out.group(many)] == [1] * 6  # spent: one SKU a patch
     clock.t += 60  # one feed refilled (5 per 300 s)
     assert [len(g) for g in out.group(many)] == [4]
