@@ -32,6 +32,17 @@ class SignatureError(AdapterError):
     """Missing or wrong signature (HTTP 401)."""
 
 
+class TryLater(RuntimeError):
+    """The delivery is sound but cannot be decided now (a read it needs was throttled or failed):
+    the gateway answers 503 with ``Retry-After`` so the sender delivers it again, and logs one line
+    (no traceback: this is the marketplace's budget, not a fault of ours)."""
+
+    def __init__(self, reason: str, retry_after_s: float = 5.0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
 def constant_time_equal(a: str | bytes, b: str | bytes) -> bool:
     """Compare secrets without leaking where they differ."""
     a_b = a.encode() if isinstance(a, str) else a

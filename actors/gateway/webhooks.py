@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
@@ -25,7 +26,7 @@ from actors.gateway.invalid_lines import record_invalid, with_invalid
 from actors.gateway.metrics import UNKNOWN_CHANNEL
 from actors.gateway.state import Gateway, InboundRoute
 from actors.shard_client import ShardUnavailable
-from adapters.base import AdapterError, Inbound, SignatureError
+from adapters.base import AdapterError, Inbound, SignatureError, TryLater
 from engine.events import WireEvent
 from engine.wire import set_aside
 
@@ -157,6 +158,12 @@ def decode(route: InboundRoute, headers: dict[str, str], body: bytes) -> Inbound
         return route.adapter.normalise(route.channel, headers, body)
     except AdapterError as exc:
         return reject(400, exc.reason)
+    except TryLater as exc:
+        # A read the decision needs was throttled (Amazon's getOrder): nothing was decided, so
+        # the sender's redelivery is safe; 503 + Retry-After says "again later", not "broken".
+        log.warning("channel %s: delivery deferred: %s", route.channel.id, exc.reason)
+        seconds = b"%d" % max(1, math.ceil(exc.retry_after_s))
+        return Reply(503, {"error": exc.reason, "retry": True}, ((b"retry-after", seconds),))
 
 
 def scope_keys(channel_id: str, events: list[WireEvent]) -> list[WireEvent]:

@@ -46,7 +46,7 @@ from adapters import blocking_http
 from adapters.amazon import listings, notifications, orders
 from adapters.amazon.lwa import HEADER, TokenError, tokens_for
 from adapters.amazon.sp_read import OpBucket, bucket
-from adapters.base import AdapterError, Inbound
+from adapters.base import AdapterError, Inbound, TryLater
 from adapters.http_retry import backoff, retry_after
 from adapters.reading import epoch
 from engine.config import ChannelConfig
@@ -57,7 +57,7 @@ LAG_TOLERANCE_S = 1.0
 _LOCK = threading.Lock()
 
 
-class FetchDeferred(RuntimeError):
+class FetchDeferred(TryLater):
     """The order cannot be read now; the delivery should come again (the gateway answers 5xx)."""
 
 
@@ -86,7 +86,7 @@ class OrderFetcher:
         with _LOCK:
             wait = op.wait_time()
             if wait > self.max_wait_s:
-                raise FetchDeferred(f"getOrder budget spent: next call in {wait:.1f} s")
+                raise FetchDeferred(f"getOrder budget spent: next call in {wait:.1f} s", max(1.0, wait))
             op.take()  # reserved now, so concurrent threads queue behind it
         if wait > 0:
             self.sleep(wait)

@@ -150,7 +150,7 @@ def test_a_summaryless_change_is_read_through_getorder_and_moves_stock_once(
     assert simulator.store.counters["calls:getOrder"] - calls == 3  # one read per delivery
 
 
-def test_a_read_throttled_throughout_answers_5xx_and_the_redelivery_decides(
+def test_a_read_throttled_throughout_answers_503_and_the_redelivery_decides(
     gw: Gw, sim: tuple[AmazonSimulator, str]
 ) -> None:
     simulator = sim[0]
@@ -162,7 +162,8 @@ def test_a_read_throttled_throughout_answers_5xx_and_the_redelivery_decides(
         refused = deliver(gw, placed)
     finally:
         simulator.buckets["getOrder"] = TokenBucket(30.0, 0.5)
-    assert refused.status_code >= 500 and refused.json().get("retry") is True
+    assert refused.status_code == 503 and refused.json().get("retry") is True
+    assert int(refused.headers["retry-after"]) >= 1  # the relay is told when, not just "failed"
     assert available(gw, "AZ3") == 5
     redelivered = deliver(gw, placed)  # SQS makes the message visible again
     assert redelivered.status_code == 200, redelivered.text
