@@ -66,7 +66,8 @@ def sampler_process(url: str, interval_s: float, kinds_every: int, stop: Any, re
     """Every ``interval_s``: ``used_memory`` and the clients' buffers (``net`` = the difference, as
     ``benchmarks.capacity`` counts it); every ``kinds_every``-th sample also the bytes by record
     kind (``capacity_parts.by_kind``: its key classification, whatever the record layout is).
-    Sets ``ready`` after three samples (the baseline before load); puts the list on ``out`` at ``stop``."""
+    Sets ``ready`` after three samples (the baseline before load); at ``stop`` puts the samples and
+    the CPU seconds this process used (what the sampling took from a 2-core machine)."""
     r, rng, rows, k = redis.Redis.from_url(url), random.Random(18), [], 0
     due = time.time()
     while not stop.is_set():
@@ -87,7 +88,7 @@ def sampler_process(url: str, interval_s: float, kinds_every: int, stop: Any, re
             ready.set()
         due += interval_s
         stop.wait(max(0.0, due - time.time()))
-    out.put(rows)
+    out.put((rows, round(time.process_time(), 2)))
 
 
 def archiver_process(
