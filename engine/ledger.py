@@ -23,9 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from engine import idempotency
+from engine import idempotency, order_codec
 from engine.order_rules import EXPIRED, GONE
 from engine.partition import partition
 from engine.records import SkuRecord
@@ -71,6 +69,9 @@ class VShardWrites:
     """(channel, order_id) -> (encoded record, parked): a record of parked cancels only expires with
     the idempotency window; every other one is kept for its channel's order retention window and
     leaves a marker (``engine.store.order_windows``)."""
+    fresh: set[tuple[str, str]] = field(default_factory=set)
+    """Orders of ``orders`` that had no record before this plan: a write of any other replaces a
+    stored record, whose copy the store deletes (``engine.store.order_records``)."""
 
 
 @dataclass(slots=True)
@@ -247,8 +248,7 @@ class Ledger:
             return None
         if raw == EXPIRED:  # the record's window ended; its marker says the order existed
             return GONE
-        order: dict[str, Any] = orjson.loads(raw)
-        return order
+        return order_codec.decode(raw)
 
     # -- 4. apply / discard -----------------------------------------------------------------
     def apply(self, plan: Plan) -> None:

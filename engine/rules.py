@@ -18,6 +18,7 @@ from engine.audit_entries import KIND as _KIND
 from engine.audit_entries import OUTCOME as _OUTCOME
 from engine.audit_entries import at_value
 from engine.idempotency import decode, encode, fingerprint, record
+from engine.order_codec import encode as encode_order
 from engine.records import SkuRecord
 from engine.wire import STOCK_CAP
 
@@ -153,8 +154,11 @@ class Staging:
     def put_order(
         self, vs: int, ev: dict[str, Any], w: VShardWrites, record: dict[str, Any], expires: bool = False
     ) -> None:
-        self.plan.orders[(vs, ev["channel"], ev["order_id"])] = record
-        w.orders[(ev["channel"], ev["order_id"])] = (_dumps(record).decode(), expires)
+        ok = (vs, ev["channel"], ev["order_id"])
+        if ok not in self.plan.orders and self.ledger.staged_order(ok, self.fetched) is None:
+            w.fresh.add(ok[1:])  # no record to replace (``engine.store.order_records``)
+        self.plan.orders[ok] = record
+        w.orders[ok[1:]] = (encode_order(record), expires)
 
     def change(
         self,

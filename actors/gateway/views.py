@@ -6,13 +6,13 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 
 from actors.gateway.invalid_lines import invalid_stream
 from actors.gateway.streams import entry_ms, newest_first
 from engine.routing import ShardMap
 from engine.store import Keys
+from engine.store.order_records import read_order_records
 
 MAX_SCAN = 200_000
 """Audit entries one listing may read before it answers with what it found (bounds its cost)."""
@@ -99,29 +99,25 @@ class StoreViews:
     ) -> list[dict[str, Any]]:
         """Read the order records of a batch of candidates (one round trip) and build their views."""
         cands = list(batch.values())
-        pipe = self.redis.pipeline(transaction=False)
-        for c in cands:
-            for vs in sorted(c.vshards):
-                pipe.get(self.keys.order(vs, c.channel, c.order_id))
-        raw = iter(await pipe.execute())
+        wanted = [(vs, c.channel, c.order_id) for c in cands for vs in sorted(c.vshards)]
+        found = iter(await read_order_records(self.redis, self.keys, wanted))
         out = []
         for c in cands:
-            records = [orjson.loads(r) for r in (next(raw) for _ in c.vshards) if r is not None]
+            records = [r for r in (next(found) for _ in c.vshards) if r is not None]
             view = order_view(c.channel, c.order_id, records, c.newest)
             if view is not None and (status is None or view["status"] == status):
                 out.append(view)
         return out
 
     async def order_records(self, channel: str, order_id: str) -> list[dict[str, Any]]:
-        """Every vshard's record of one order (one pipelined read of every vshard's key).
+        """Every vshard's record of one order.
 
-        The order key embeds the vshard of the SKUs it holds, which a cancel by order id does not
-        know; asking every vshard costs one round trip of ``vshards`` reads, whatever the data size.
+        A cancel by order id does not know the vshards of the SKUs the order holds; every vshard's
+        share lies in the same hash of a bucket, so asking for all of them is one ``HMGET`` per
+        live bucket (``engine.store.order_records``).
         """
-        pipe = self.redis.pipeline(transaction=False)
-        for vs in range(self.shard_map.vshards):
-            pipe.get(self.keys.order(vs, channel, order_id))
-        return [orjson.loads(r) for r in await pipe.execute() if r is not None]
+        wanted = [(vs, channel, order_id) for vs in range(self.shard_map.vshards)]
+        return [r for r in await read_order_records(self.redis, self.keys, wanted) if r is not None]
 
 
 def _order_ident(d: dict[str, Any], channel: str | None) -> tuple[str, str] | None:

@@ -1,13 +1,18 @@
 -- Atomic commit of one or more batches' writes, for every vshard they touch, in one call.
--- ARGV: token, idem_ttl, audit_maxlen, payload, idem_registry, marker_bucket_s, marker_s, idem_bucket_s
+-- ARGV: token, idem_ttl, audit_maxlen, payload, idem_registry, idem_bucket_s, order_registry,
+--   order_buckets, marker_registry, marker_s, marker_buckets
 --   payload (JSON): [{"b": key_base, "s": [[sku, record], ...], "i": [[selector, field, value, merge], ...],
---                     "a": [entry, ...], "o": [[channel, order_id, value, ttl, marker], ...]}, ...]
+--                     "a": [entry, ...], "o": [[selector, field, value, window, marker, fresh], ...]}, ...]
 --   An audit entry is its values in engine.audit_entries.FIELDS order (null where empty), written
 --   as a stream entry of one-letter fields after ``v 2`` (AUDIT below), an empty one left out;
 --   the time, last, is field ``u`` when it is a number (microseconds), ``w`` when text.
 --   one object per (batch, vshard), in decision order; key_base is "prefix:{vN}".
---   An order record expires ``ttl`` seconds after this write; ``marker`` (hex, "" for a parked
---   cancel) is set in the vshard's marker bucket of the current time (engine.store.order_windows).
+--   An order record (engine.order_codec) goes to the current bucket of its ``window`` (seconds,
+--   cut into order_buckets; a parked cancel's, without ``marker``, in one bucket named ``p<window>``),
+--   in the hash ``selector`` picks, under ``field`` (engine.store.order_records); one that is not
+--   ``fresh`` replaces a record, whose copy in any other live bucket is deleted. With ``marker``
+--   the same field is set, empty, in the current marker bucket (window marker_s:
+--   engine.store.order_windows).
 --   An idempotency record (``engine.idempotency.record``) goes to the current idempotency bucket,
 --   in the hash ``selector`` picks, under ``field`` (engine.store.idem_layout.key_digest).
 -- Keys are built here from key_base, so every key of a vshard carries its hash tag; passing them
@@ -18,62 +23,80 @@ local token = ARGV[1]
 local idem_ttl = tonumber(ARGV[2])
 local maxlen = ARGV[3]
 local groups = cjson.decode(ARGV[4])
-local idem_reg = ARGV[5]
-local bucket_s, marker_s = tonumber(ARGV[6]), tonumber(ARGV[7])
-local idem_bs = tonumber(ARGV[8])
--- Redis's clock, the one its expiries run on: a bucket is the span of time its markers were set in.
+local idem_reg, idem_bs = ARGV[5], tonumber(ARGV[6])
+local order_reg, order_buckets = ARGV[7], tonumber(ARGV[8])
+local marker_reg, marker_s = ARGV[9], tonumber(ARGV[10])
+local marker_bs = math.max(1, math.ceil(marker_s / tonumber(ARGV[11])))
+-- Redis's clock, the one its expiries run on: a bucket is the span of time its records were set in.
 local now = tonumber(redis.call('TIME')[1])
-local bucket = math.floor(now / bucket_s)
-local bucket_end = (bucket + 1) * bucket_s + marker_s
 
 local AUDIT = {'k', 't', 'c', 'o', 's', 'n', 'b', 'a', 'r', 'x', 'w'}
 local null = cjson.null
 
-local function raw(hex)  -- 8 bytes instead of 16 hex digits per marker
-  return (string.gsub(hex, '..', function(h) return string.char(tonumber(h, 16)) end))
-end
-
--- The current idempotency bucket: its hashes' name prefix, how many there are, their expiry.
--- Registered by its first record, with as many hashes as keep ~64 records each at the rate of
--- the bucket before it (engine.store.idem_layout: PER_HASH, MIN_SUBS, MAX_SUBS).
-local idem_base, idem_subs, idem_end, idem_name
-local function idem_bucket()
-  local b = math.floor(now / idem_bs)
-  idem_name = idem_ttl .. ':' .. b
-  idem_base = idem_reg .. ':' .. idem_name .. ':'
-  local info = redis.call('HGET', idem_reg, idem_name)
+-- The current bucket of a registry's window (engine.store.buckets): its hashes' name prefix, how
+-- many there are, their expiry. Registered by its first record, with as many hashes as keep ~64
+-- records each at the rate of the bucket before it (PER_HASH, MIN_SUBS, MAX_SUBS there).
+local current = {}
+local order_live = nil  -- every registered order bucket, once a replacing write needs them
+local function bucket(reg, label, window, span)
+  local id = reg .. ' ' .. label
+  local bk = current[id]
+  if bk then
+    return bk
+  end
+  local b = math.floor(now / span)
+  local name = label .. ':' .. b
+  local subs, expiry
+  local info = redis.call('HGET', reg, name)
   if info then
-    local subs, expiry = string.match(info, '^(%d+) (%d+)$')
-    idem_subs, idem_end = tonumber(subs), tonumber(expiry)
-    return
-  end
-  local before = tonumber(redis.call('HGET', idem_reg, idem_ttl .. ':' .. (b - 1) .. ':n') or '0')
-  idem_subs = 64
-  while idem_subs * 64 < before and idem_subs < 1048576 do
-    idem_subs = idem_subs * 2
-  end
-  idem_end = (b + 1) * idem_bs + idem_ttl
-  -- forget buckets that have expired (a handful of fields: the registry stays small)
-  local reg = redis.call('HGETALL', idem_reg)
-  for i = 1, #reg, 2 do
-    local expiry = string.match(reg[i + 1], '^%d+ (%d+)$')
-    if expiry and tonumber(expiry) <= now then
-      redis.call('HDEL', idem_reg, reg[i], reg[i] .. ':n')
+    local s, e = string.match(info, '^(%d+) (%d+)$')
+    subs, expiry = tonumber(s), tonumber(e)
+  else
+    local before = tonumber(redis.call('HGET', reg, label .. ':' .. (b - 1) .. ':n') or '0')
+    subs = 64
+    while subs * 64 < before and subs < 1048576 do
+      subs = subs * 2
+    end
+    expiry = (b + 1) * span + window
+    -- forget buckets that have expired (a handful of fields: the registry stays small)
+    local entries = redis.call('HGETALL', reg)
+    for i = 1, #entries, 2 do
+      local e = string.match(entries[i + 1], '^%d+ (%d+)$')
+      if e and tonumber(e) <= now then
+        redis.call('HDEL', reg, entries[i], entries[i] .. ':n')
+      end
+    end
+    redis.call('HSET', reg, name, subs .. ' ' .. expiry)
+    if reg == order_reg and order_live then
+      order_live[#order_live + 1] = {base = reg .. ':' .. name .. ':', subs = subs}
     end
   end
-  redis.call('HSET', idem_reg, idem_name, idem_subs .. ' ' .. idem_end)
+  bk = {reg = reg, name = name, base = reg .. ':' .. name .. ':', subs = subs, expiry = expiry, n = 0, expiring = {}}
+  current[id] = bk
+  current[#current + 1] = bk
+  return bk
+end
+
+local function hash_of(bk, selector)
+  return bk.base .. string.format('%x', selector % bk.subs)
+end
+
+local function put(bk, name, field, value)
+  redis.call('HSET', name, field, value)
+  bk.n = bk.n + 1
+  if not bk.expiring[name] then
+    bk.expiring[name] = true
+    redis.call('EXPIREAT', name, bk.expiry)
+  end
 end
 
 -- An event split across shards has its idempotency record written by each of them: ``merge``
 -- joins this shard's parts to what another wrote in this bucket (a record in an earlier bucket
 -- is joined when read: fetch.lua). A record of another fingerprint (the first 16 characters)
 -- stands: the key was taken by another payload first.
-local idem_expiring = {}
 local function put_idem(selector, field, value, merge)
-  if not idem_base then
-    idem_bucket()
-  end
-  local name = idem_base .. string.format('%x', selector % idem_subs)
+  local bk = bucket(idem_reg, idem_ttl, idem_ttl, idem_bs)
+  local name = hash_of(bk, selector)
   if merge then
     local stored = redis.call('HGET', name, field)
     if stored then
@@ -83,10 +106,37 @@ local function put_idem(selector, field, value, merge)
       value = stored .. string.sub(value, 17)
     end
   end
-  redis.call('HSET', name, field, value)
-  if not idem_expiring[name] then
-    idem_expiring[name] = true
-    redis.call('EXPIREAT', name, idem_end)
+  put(bk, name, field, value)
+end
+
+-- A record replacing another deletes the other's copy wherever it is (engine.store.order_records).
+local function put_order(o)
+  local window, bk = tonumber(o[4]), nil
+  if o[5] then
+    bk = bucket(order_reg, window, window, math.max(1, math.ceil(window / order_buckets)))
+  else  -- a parked cancel: one bucket of its own window (engine.store.order_records)
+    bk = bucket(order_reg, 'p' .. window, window, window)
+  end
+  local name = hash_of(bk, o[1])
+  put(bk, name, o[2], o[3])
+  if o[6] then
+    return
+  end
+  if not order_live then
+    order_live = {}
+    local entries = redis.call('HGETALL', order_reg)
+    for i = 1, #entries, 2 do
+      local subs = string.match(entries[i + 1], '^(%d+) %d+$')
+      if subs then
+        order_live[#order_live + 1] = {base = order_reg .. ':' .. entries[i] .. ':', subs = tonumber(subs)}
+      end
+    end
+  end
+  for _, other in ipairs(order_live) do
+    local old = hash_of(other, o[1])
+    if old ~= name then
+      redis.call('HDEL', old, o[2])
+    end
   end
 end
 
@@ -105,6 +155,7 @@ for _, g in ipairs(groups) do
   for _, kv in ipairs(g.i) do
     put_idem(kv[1], kv[2], kv[3], kv[4])
   end
+  n = n + #g.i
   for _, entry in ipairs(g.a) do
     local args, k = {audit, 'MAXLEN', '~', maxlen, '*', 'v', '2'}, 7
     for i = 1, 11 do
@@ -119,20 +170,17 @@ for _, g in ipairs(groups) do
     end
     redis.call('XADD', unpack(args))
   end
-  local seen = nil
   for _, o in ipairs(g.o) do
-    redis.call('SET', base .. ':order:' .. o[1] .. ':' .. o[2], o[3], 'EX', o[4])
-    if o[5] ~= '' then
-      seen = base .. ':seen:' .. bucket
-      redis.call('HSET', seen, raw(o[5]), '')
+    put_order(o)
+    if o[5] then
+      local bk = bucket(marker_reg, marker_s, marker_s, marker_bs)
+      put(bk, hash_of(bk, o[1]), o[2], '')
     end
   end
-  if seen then
-    redis.call('EXPIREAT', seen, bucket_end)
-  end
-  n = n + #g.i
 end
-if idem_name and n > 0 then
-  redis.call('HINCRBY', idem_reg, idem_name .. ':n', n)
+for _, bk in ipairs(current) do
+  if bk.n > 0 then
+    redis.call('HINCRBY', bk.reg, bk.name .. ':n', bk.n)
+  end
 end
 return n

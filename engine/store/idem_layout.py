@@ -8,14 +8,10 @@ of Redis time) share the bucket's hashes, which expire whole at the bucket's end
 a record lives ``idempotency_ttl`` to ``idempotency_ttl`` plus one bucket. A lookup reads every live
 bucket (``IDEM_BUCKETS`` + 1).
 
-Each bucket is cut into ``subs`` hashes by the digest's first 32 bits, so a hash holds about
-``PER_HASH`` records: Redis keeps a hash of up to ``hash-max-listpack-entries`` (128 by default)
-fields of up to 64 bytes in one compact listpack (~50 bytes a record here) and turns a larger one
-into a hash table (~120). ``subs`` is chosen when a bucket gets its first record, from how many
-records the bucket before it took (a power of two between ``MIN_SUBS`` and ``MAX_SUBS``), and
-kept in the registry hash (``Keys.idem_registry``) with the bucket's expiry; a bucket whose rate
-jumps above the last one's gets larger hashes (hash tables) until the next bucket adapts. A record
-larger than 64 bytes (an order of many lines) turns its hash into a hash table too.
+Each bucket is cut into ``subs`` hashes by the digest's first 32 bits, about ``PER_HASH`` records
+each, kept listpack-encoded (~50 bytes a record here, ~120 in a hash table): the registry
+(``Keys.idem_registry``) and the arithmetic are ``engine.store.buckets``, which order records
+share. A record larger than 64 bytes (an order of many lines) turns its hash into a hash table.
 
 Buckets are named by the window and their number, so a changed ``idempotency_ttl_hours`` starts
 new buckets while the old ones stay registered, and are read, until they expire. An event split
@@ -30,15 +26,14 @@ from functools import lru_cache
 from typing import Any
 
 from engine.idempotency import join
-from engine.store.order_windows import bucket_span
+from engine.store.buckets import MAX_SUBS as MAX_SUBS
+from engine.store.buckets import MIN_SUBS as MIN_SUBS
+from engine.store.buckets import PER_HASH as PER_HASH
+from engine.store.buckets import bucket_span, hash_name, live, text
 
 IDEM_BUCKETS = 3
 """Buckets an idempotency window is cut into: a record lives up to a third of the window longer
 than asked; a lookup reads four buckets (each read is about 1 us of Redis time per event)."""
-PER_HASH, MIN_SUBS, MAX_SUBS = 64, 64, 1 << 20
-"""Records a hash should hold (half the default listpack limit: the rate varies), and the bounds of
-the hashes per bucket (at least 64 so that a quiet bucket followed by a rush does not make one
-hash of millions of fields, whose expiry would block Redis while it frees them)."""
 
 
 @lru_cache(maxsize=1 << 16)  # a batch's keys are digested for its read, then again for its commit
@@ -61,24 +56,14 @@ def places(registry: dict[Any, Any], ttl_buckets: Any, key: str) -> list[tuple[s
     registry's contents (``HGETALL Keys.idem_registry``) and ``ttl_buckets``: the registry's key
     name (the buckets' names start with it). For tests and tools: the scripts do this themselves."""
     selector, field = key_digest(key)
-    live = []
-    for name, info in registry.items():
-        name, info = _text(name), _text(info)
-        subs, _, expiry = info.partition(" ")
-        if expiry:
-            live.append((int(expiry), f"{_text(ttl_buckets)}:{name}:{selector % int(subs):x}"))
-    return [(hash_name, field) for _, hash_name in sorted(live)]
+    return [(hash_name(prefix, subs, selector), field) for prefix, subs in live(registry, text(ttl_buckets))]
 
 
 def read(r: Any, registry_key: str, key: str) -> str | None:
     """The record of ``key`` as a lookup joins it (sync client; for tests and tools)."""
     found: str | None = None
-    for hash_name, field in places(r.hgetall(registry_key), registry_key, key):
-        value = r.hget(hash_name, field)
+    for hash_name_, field in places(r.hgetall(registry_key), registry_key, key):
+        value = r.hget(hash_name_, field)
         if value is not None:
-            found = join(found, _text(value))
+            found = join(found, text(value))
     return found
-
-
-def _text(x: Any) -> str:
-    return x.decode() if isinstance(x, bytes) else str(x)

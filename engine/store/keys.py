@@ -42,13 +42,30 @@ class Keys:
         """One of a bucket's hashes of idempotency records (field: 10 digest bytes of the key)."""
         return f"{self.prefix}:idem:{ttl_s}:{bucket}:{sub:x}"
 
+    def order_registry(self) -> str:
+        """Hash of the live buckets of order records (``engine.store.order_records``), as
+        ``idem_registry`` is for idempotency records, plus ``legacy``: until when records of the
+        layout before (``order``) may still be read. No hash tag: one Redis, not Cluster."""
+        return f"{self.prefix}:orders"
+
+    def order_hash(self, window_s: int, bucket: int, sub: int) -> str:
+        """One of a bucket's hashes of order records (field: order digest and vshard)."""
+        return f"{self.prefix}:orders:{window_s}:{bucket}:{sub:x}"
+
     def order(self, vshard: int, channel: str, order_id: str) -> str:
-        """This vshard's lines of an order (or a parked cancel waiting for it)."""
+        """The layout before ``order_hash``: this vshard's lines of an order as a key of its own.
+        No longer written; read (``engine.store.order_records``) until such records expire."""
         return f"{self.tag(vshard)}:order:{channel}:{order_id}"
 
+    def seen_registry(self) -> str:
+        """Hash of the live buckets of order markers (``engine.store.order_windows``), as
+        ``order_registry`` is for the records, plus ``legacy`` (until when ``seen`` is read)."""
+        return f"{self.prefix}:seen"
+
     def seen(self, vshard: int, bucket: int) -> str:
-        """Hash of markers of orders whose records were written in time bucket ``bucket``
-        (``engine.store.order_windows``): field = 8-byte digest of channel and order id."""
+        """The layout before ``seen_registry``: a hash of markers of orders whose records were
+        written in time bucket ``bucket``, field = 8-byte digest of channel and order id. No longer
+        written; read until they expire (``engine.store.order_windows``)."""
         return f"{self.tag(vshard)}:seen:{bucket}"
 
     def txn(self, txn_id: str) -> str:

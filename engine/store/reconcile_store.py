@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from engine.reconcile import ChannelOrder, DriftReport
 from engine.routing import ShardMap
 from engine.store.keys import Keys
+from engine.store.order_records import read_order_records
 
 
 class ReconcileStore:
@@ -42,24 +43,19 @@ class ReconcileStore:
 
     async def known_orders(self, channel_id: str, orders: Iterable[ChannelOrder]) -> dict[str, int | None]:
         """Order id -> newest version master holds, for the orders master has recorded as sales (not
-        merely a parked cancel), one pipelined read. The version is None for a record without one.
+        merely a parked cancel), one pipelined read (``engine.store.order_records``). The version is
+        None for a record without one.
 
         Each order is looked up in the vshard of its first line's SKU, where the ledger writes that
         line's record (every version of a document names every line, so that line carries the
         order's version). An optimisation only: the ledger deduplicates whatever this answers.
         """
-        pipe = self.redis.pipeline(transaction=False)
-        asked: list[str] = []
-        for order in orders:
-            if order.lines:
-                vshard = self.shard_map.vshard(order.lines[0][0])
-                pipe.get(self.keys.order(vshard, channel_id, order.order_id))
-                asked.append(order.order_id)
-        if not asked:
+        wanted = [(self.shard_map.vshard(o.lines[0][0]), channel_id, o.order_id) for o in orders if o.lines]
+        if not wanted:
             return {}
         known: dict[str, int | None] = {}
-        for order_id, raw in zip(asked, await pipe.execute(), strict=True):
-            record = None if raw is None else orjson.loads(raw)
+        records = await read_order_records(self.redis, self.keys, wanted)
+        for (_, _, order_id), record in zip(wanted, records, strict=True):
             if record is not None and record.get("status") != "parked_cancel":
                 versions = [ln["ver"] for ln in record.get("lines", []) if isinstance(ln.get("ver"), int)]
                 known[order_id] = max(versions) if versions else None

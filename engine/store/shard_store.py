@@ -22,7 +22,8 @@ from engine.ledger import Fetched, IdemKey, OrderKey, VShardWrites
 from engine.records import SkuRecord
 from engine.store.idem_layout import idem_bucket_s, key_digest
 from engine.store.keys import Keys
-from engine.store.order_windows import MARKER_BUCKETS, OrderWindows, marker
+from engine.store.order_records import ORDER_BUCKETS, field, legacy_until, order_digest
+from engine.store.order_windows import LEGACY_MARKER_BUCKETS, MARKER_BUCKETS, OrderWindows
 from engine.store.script_conn import ScriptConnection
 
 _COMMIT_LUA = resources.files("engine.store").joinpath("commit.lua").read_text()
@@ -79,8 +80,15 @@ class ShardStore:
         self._fetch_sha = sha1(_FETCH_LUA.encode()).hexdigest()
         self._tags = {vs: keys.tag(vs) for vs in vshards}
         self._idem_registry = keys.idem_registry()
+        self._order_registry = keys.order_registry()
         self._legacy_until = 0.0
         """Until when records of the layout before the buckets may live (``_legacy_window``)."""
+        self._seen_registry = keys.seen_registry()
+        w = self.windows
+        self._short_markers = any(w.marker_outlived(c) for c in ["", *w.channels])
+        """Whether some channel's records may outlive their markers (``OrderWindows.marker_outlived``)."""
+        self._legacy_orders_until = self._legacy_markers_until = 0.0
+        """The same for order records and markers (``engine.store.order_records.legacy_until``)."""
         # The two hot calls bypass redis-py's client (4-6x their CPU; ``engine.store.script_conn``).
         # Reads and commits on connections of their own: Redis answers one connection's calls in
         # order, so a read queued behind a large commit would wait for it.
@@ -116,6 +124,7 @@ class ShardStore:
         await pipe.execute()
         await self._load_scripts()
         await self._legacy_window()
+        await self._legacy_orders()
         self.token, self._held = token, attempt
         return token
 
@@ -137,6 +146,16 @@ class ShardStore:
             await self.r.hsetnx(reg, "legacy", now + self.idem_ttl_s + 3600 if found else 0)
             until = await self.r.hget(reg, "legacy")
         self._legacy_until = float(until or 0)
+
+    async def _legacy_orders(self) -> None:
+        """Whether lookups must also read order records and markers of the layout before the
+        buckets (``engine.store.order_records.legacy_until``)."""
+        w, tag = self.windows, f"{self.keys.prefix}:{{v*}}"
+        longest = max(self.park_ttl_s, w.retention_s, *w.channels.values())
+        reg = self.keys.order_registry()
+        self._legacy_orders_until = await legacy_until(self.r, reg, f"{tag}:order:*", "string", longest)
+        reg, longest = self.keys.seen_registry(), w.marker_s + w.legacy_bucket_s
+        self._legacy_markers_until = await legacy_until(self.r, reg, f"{tag}:seen:*", "hash", longest)
 
     async def reclaim(self) -> str:
         """Take a new epoch on every owned vshard, unless another activation has taken one.
@@ -193,23 +212,30 @@ class ShardStore:
         fetched = Fetched(since=since)
         if not idem and not orders:
             return fetched
-        # The names of ``Keys.order``, built from the cached tags (a method call per key formatted
-        # the tag again for every one of thousands of keys).
-        tag = self._tags
-        blob = orjson.dumps([f"{tag[vs]}:order:{ch}:{oid}" for vs, ch, oid in orders])
+        tag, digest = self._tags, order_digest
+        where = [digest(ch, oid) for _, ch, oid in orders]
+        outlived = self.windows.marker_outlived
+        blob = orjson.dumps(
+            [(d[0], field(d[1], vs), 1) if self._short_markers and outlived(ch) else (d[0], field(d[1], vs))
+             for d, (vs, ch, _) in zip(where, orders, strict=True)]
+        )  # fmt: skip
         digests = orjson.dumps([key_digest(key) for key in idem])
         legacy = self._legacy_until > time.time()
         names = orjson.dumps([self._idem_registry + ":" + key for key in idem] if legacy else [])
-        # Where to look for the markers of orders whose records are missing (fetch.lua).
+        # the order records' keys of the layout before the buckets, while some may live
+        old_layout = self._legacy_orders_until > time.time()
+        old = [f"{tag[vs]}:order:{ch}:{oid}" for vs, ch, oid in orders] if old_layout else []
+        # Where to look for markers of the layout before (fetch.lua), while some may live.
+        old_markers = self._legacy_markers_until > time.time()
         seen = orjson.dumps(
-            {
-                "t": [tag[vs] for vs, _, _ in orders],
-                "m": [marker(ch, oid) for _, ch, oid in orders],
-                "s": self.windows.bucket_s,
-                "k": MARKER_BUCKETS + 1,
-            }
-        )
-        args = (blob, seen, digests, self._idem_registry, names)
+            {"t": [tag[vs] for vs, _, _ in orders], "m": [d[2] for d in where],
+             "s": self.windows.legacy_bucket_s, "k": LEGACY_MARKER_BUCKETS + 1}
+            if old_markers else {"t": []}
+        )  # fmt: skip
+        args = (
+            blob, seen, digests, self._idem_registry, names, self._order_registry, orjson.dumps(old),
+            self._seen_registry,
+        )  # fmt: skip
         try:
             try:
                 reply = await self._evalsha(self._reads, self._fetch_sha, *args)
@@ -249,9 +275,12 @@ class ShardStore:
                 self.audit_maxlen,
                 payload,
                 self._idem_registry,
-                self.windows.bucket_s,
-                self.windows.marker_s,
                 idem_bucket_s(self.idem_ttl_s),
+                self._order_registry,
+                ORDER_BUCKETS,
+                self._seen_registry,
+                self.windows.marker_s,
+                MARKER_BUCKETS,
             )
         except redis.exceptions.NoScriptError as exc:
             # Nothing ran; failing the batch (rather than retrying here) keeps one path for every
@@ -271,13 +300,20 @@ class ShardStore:
             "s": list(w.stock.items()),
             "i": [[*key_digest(key), value, merge] for key, value, merge in w.idem],
             "a": w.audit,
-            "o": [self._order(ch, oid, value, parked) for (ch, oid), (value, parked) in w.orders.items()],
+            "o": [
+                self._order(vs, ch, oid, value, parked, (ch, oid) in w.fresh)
+                for (ch, oid), (value, parked) in w.orders.items()
+            ],
         }
 
-    def _order(self, channel: str, order_id: str, value: str, parked: bool) -> list[str | int]:
-        """A record's write: a parked cancel (its order may never come) expires with the
-        idempotency window and leaves no marker; any other record keeps its channel's retention
-        from this write on and marks its order (``engine.store.order_windows``)."""
+    def _order(
+        self, vs: int, channel: str, order_id: str, value: str, parked: bool, fresh: bool
+    ) -> list[str | int | bool]:
+        """A record's write (``engine.store.order_records``): a parked cancel (its order may never
+        come) expires with the idempotency window and leaves no marker; any other record keeps its
+        channel's retention from this write on and marks its order (``engine.store.order_windows``).
+        A record that is not ``fresh`` replaces one, whose copy in another bucket is deleted."""
+        selector, part, _ = order_digest(channel, order_id)
         if parked:
-            return [channel, order_id, value, self.park_ttl_s, ""]
-        return [channel, order_id, value, self.windows.retention(channel), marker(channel, order_id)]
+            return [selector, field(part, vs), value, self.park_ttl_s, False, fresh]
+        return [selector, field(part, vs), value, self.windows.retention(channel), True, fresh]

@@ -48,7 +48,7 @@ from hypothesis import HealthCheck, event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from engine import audit_entries, idempotency
+from engine import audit_entries, idempotency, order_codec
 from engine.ledger import Fetched, Ledger, Part, Plan
 from engine.records import SkuRecord
 from engine.routing import ShardMap
@@ -867,7 +867,7 @@ class LedgerModel(RuleBasedStateMachine):
         return sorted(
             ok
             for ok, raw in self.store.orders.items()
-            if raw != "expired" and orjson.loads(raw)["status"] not in ("parked_cancel", "reserved")
+            if raw != "expired" and order_codec.decode(raw)["status"] not in ("parked_cancel", "reserved")
         )
 
     # -- after every step ------------------------------------------------------------------------

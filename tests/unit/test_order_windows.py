@@ -18,7 +18,9 @@ from engine import audit_entries
 from engine.config import ConfigError, load_config, order_windows
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
-from engine.store import Keys, OrderWindows, idem_layout
+from engine.store import Keys, OrderWindows, idem_layout, order_records
+from engine.store.buckets import bucket_span
+from engine.store.order_records import ORDER_BUCKETS
 from tests.conftest import REDIS_URL
 
 SMAP = ShardMap(1, vshards=16)
@@ -57,6 +59,20 @@ async def started(prefix: str, windows: OrderWindows, idem_ttl_s: int = 3600) ->
     return core
 
 
+def held(r: redis.Redis, prefix: str, order_id: str, channel: str = "x") -> list[str]:
+    """The bucket hashes holding the order's record on ``VS`` (``engine.store.order_records``)."""
+    return order_records.held(r, Keys(prefix), VS, channel, order_id)
+
+
+def marked(r: redis.Redis, prefix: str, order_id: str) -> list[str]:
+    """The bucket hashes holding the order's marker on ``VS`` (``engine.store.order_windows``)."""
+    return order_records.held(r, Keys(prefix), VS, "x", order_id, marker=True)
+
+
+def redis_now(r: redis.Redis) -> int:
+    return int(r.time()[0])  # type: ignore[index]
+
+
 def audit(r: redis.Redis, prefix: str) -> list[dict[str, Any]]:
     return [audit_entries.decode(f) for _, f in r.xrange(Keys(prefix).audit(VS))]  # type: ignore[misc]
 
@@ -68,9 +84,9 @@ def test_an_order_record_expires_after_its_window_and_a_late_event_needs_a_decis
         core = await started(prefix, OrderWindows(retention_s=1, marker_s=60))
         (d,) = (await core.apply_batch([placed("o1", "1", q=2)])).decisions
         assert d["outcome"] == "applied" and core.get("A")["available"] == 8  # type: ignore[index]
-        record = Keys(prefix).order(VS, "x", "1")
-        assert 0 < redis_client.pttl(record) <= 1000
-        await until(lambda: not redis_client.exists(record))
+        (record,) = held(redis_client, prefix, "1")
+        assert 0 < redis_client.pttl(record) <= 2000  # a 1 s window in 1 s buckets
+        await until(lambda: not held(redis_client, prefix, "1"))
 
         late = [cancel("c1", "1", version=2), placed("u1", "1", q=1, version=3), placed("o1-again", "1", q=2)]
         decisions = (await core.apply_batch(late)).decisions
@@ -78,7 +94,7 @@ def test_an_order_record_expires_after_its_window_and_a_late_event_needs_a_decis
         assert all(d["lines"][0] == {"sku": "A", "outcome": "needs_decision", "delta": 0,
                                      "available": 8, "version": 2} for d in decisions)  # fmt: skip
         assert core.get("A")["available"] == 8  # type: ignore[index]  # neither returned nor taken again
-        assert not redis_client.exists(record)  # nothing parked, no record brought back
+        assert not held(redis_client, prefix, "1")  # nothing parked, no record brought back
         shown = [e for e in audit(redis_client, prefix) if e["outcome"] == "needs_decision"]
         assert [e["key"] for e in shown] == ["c1", "u1", "o1-again"]
 
@@ -97,11 +113,11 @@ def test_markers_expire_after_their_window_and_the_order_id_is_then_new(
     async def go() -> None:
         core = await started(prefix, OrderWindows(retention_s=1, marker_s=2))
         await core.apply_batch([placed("o1", "1")])
-        seen = redis_client.keys(f"{prefix}:{{v{VS}}}:seen:*")
-        assert len(seen) == 1 and redis_client.hlen(seen[0]) == 1
-        assert 2 <= redis_client.ttl(seen[0]) <= 2 + core.store.windows.bucket_s + 1
-        await until(lambda: not redis_client.keys(f"{prefix}:{{v{VS}}}:seen:*"))
-        assert not redis_client.exists(Keys(prefix).order(VS, "x", "1"))
+        (seen,) = marked(redis_client, prefix, "1")
+        assert redis_client.hlen(seen) == 1 and redis_client.hget(seen, redis_client.hkeys(seen)[0]) == b""
+        assert 1 <= redis_client.ttl(seen) <= 2 + core.store.windows.bucket_s
+        await until(lambda: not marked(redis_client, prefix, "1"))
+        assert not held(redis_client, prefix, "1")
         # past every window the order is forgotten: the documented limit (a replay is a new sale)
         (d,) = (await core.apply_batch([placed("o1-replayed", "1")])).decisions
         assert d["outcome"] == "applied" and d["lines"][0]["accepted"] == 1
@@ -110,24 +126,45 @@ def test_markers_expire_after_their_window_and_the_order_id_is_then_new(
     asyncio.run(go())
 
 
-def test_retention_is_per_channel_and_refreshed_by_each_version(
-    prefix: str, redis_client: redis.Redis
-) -> None:
+def test_retention_is_per_channel(prefix: str, redis_client: redis.Redis) -> None:
     async def go() -> None:
         windows = OrderWindows(retention_s=100, marker_s=1000, channels={"slow": 500})
         core = await started(prefix, windows)
         await core.apply_batch([placed("o1", "1"), placed("s1", "1", channel="slow")])
-        fast, slow = Keys(prefix).order(VS, "x", "1"), Keys(prefix).order(VS, "slow", "1")
-        assert 90 < redis_client.ttl(fast) <= 100 and 490 < redis_client.ttl(slow) <= 500
-        redis_client.expire(fast, 5)  # as if most of the window had gone by
+        (fast,), (slow,) = held(redis_client, prefix, "1"), held(redis_client, prefix, "1", "slow")
+        # a window to a third more (its records' bucket expires whole at the bucket's end)
+        assert 99 <= redis_client.ttl(fast) <= 100 + bucket_span(100, ORDER_BUCKETS)
+        assert 499 <= redis_client.ttl(slow) <= 500 + bucket_span(500, ORDER_BUCKETS)
+        await core.store.r.aclose()
+
+    asyncio.run(go())
+
+
+def test_retention_is_refreshed_by_each_version_and_the_replaced_copy_deleted(
+    prefix: str, redis_client: redis.Redis
+) -> None:
+    """An edit moves the record to the current bucket (its window starts again) and deletes the
+    copy it replaces; a version that changes nothing writes nothing, so it refreshes nothing."""
+
+    async def go() -> None:
+        core = await started(prefix, OrderWindows(retention_s=30, marker_s=1000))
+        span = bucket_span(30, ORDER_BUCKETS)
+        await core.apply_batch([placed("o1", "1")])
+        (first,) = held(redis_client, prefix, "1")
+        placed_in = redis_now(redis_client) // span
+        await until(lambda: redis_now(redis_client) // span > placed_in)  # a later bucket has begun
         (d,) = (await core.apply_batch([placed("u1", "1", q=3, version=2)])).decisions
         assert d["outcome"] == "applied" and d["lines"][0]["delta"] == -2  # an edit, decided on the record
-        assert redis_client.ttl(fast) > 90  # the window starts again at the order's last change
-        # a version that changes nothing does not write the record, so it does not refresh it
-        redis_client.expire(fast, 5)
+        (second,) = held(redis_client, prefix, "1")  # one copy, in the newer bucket
+        assert second != first and redis_client.ttl(second) > redis_client.ttl(first)
         (d,) = (await core.apply_batch([placed("u1-dup", "1", q=3, version=2)])).decisions
-        assert d["outcome"] == "duplicate_order" and redis_client.ttl(fast) <= 5
+        assert d["outcome"] == "duplicate_order" and held(redis_client, prefix, "1") == [second]
+        # read back from Redis alone (a fresh shard): the edit's record is the one found
         await core.store.r.aclose()
+        again = await started(prefix, OrderWindows(retention_s=30, marker_s=1000))
+        (d,) = (await again.apply_batch([placed("u2", "1", q=3, version=3)])).decisions
+        assert d["outcome"] == "applied" and d["lines"][0]["delta"] == 0
+        await again.store.r.aclose()
 
     asyncio.run(go())
 
@@ -139,11 +176,12 @@ def test_idempotency_records_and_parked_cancels_expire_with_the_idempotency_wind
         core = await started(prefix, OrderWindows(retention_s=100, marker_s=1000), idem_ttl_s=1)
         (d,) = (await core.apply_batch([cancel("c9", "9")])).decisions
         assert d["outcome"] == "parked"
-        parked, registry = Keys(prefix).order(VS, "x", "9"), Keys(prefix).idem_registry()
+        registry = Keys(prefix).idem_registry()
         idem = lambda: idem_layout.read(redis_client, registry, "c9")  # noqa: E731
-        assert redis_client.exists(parked) and idem() is not None
-        assert not redis_client.keys(f"{prefix}:{{v{VS}}}:seen:*")  # a parked cancel leaves no marker
-        await until(lambda: not redis_client.exists(parked) and idem() is None)
+        (parked,) = held(redis_client, prefix, "9")
+        assert redis_client.ttl(parked) <= 1 + bucket_span(1, ORDER_BUCKETS) and idem() is not None
+        assert not marked(redis_client, prefix, "9")  # a parked cancel leaves no marker
+        await until(lambda: not held(redis_client, prefix, "9") and idem() is None)
         (d,) = (await core.apply_batch([placed("o9", "9")])).decisions
         assert d["outcome"] == "applied"  # the cancel's window ended before its order came (as before)
         await core.store.r.aclose()
