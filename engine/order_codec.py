@@ -42,6 +42,7 @@ FLAGS = ("cancelled", "restock", "final", "parked")
 _NUMBERS = ("ver", "q", "kept", "accepted", "requested")
 _KNOWN_LINE = frozenset(("sku", *_NUMBERS, "outcome", *FLAGS, "txn", "status", "held"))
 _KNOWN_RECORD = _KNOWN = frozenset(("at", "lines", "status", "cancelled_at"))
+_SALE = frozenset(("status", "lines", "at"))
 _COMMON = frozenset(("sku", "ver", "q", "kept", "accepted", "requested", "outcome"))
 _STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 _OUTCOME_CODE = {s: i for i, s in enumerate(OUTCOMES)}
@@ -51,6 +52,17 @@ _dumps, _loads = orjson.dumps, orjson.loads
 
 def encode(record: dict[str, Any]) -> str:
     """The stored form of ``record`` (text: the store's scripts carry it inside JSON)."""
+    if record.keys() == _SALE and len(record["lines"]) == 1:  # a new sale of one line: the hot path
+        at, ln = record["at"], record["lines"][0]
+        a = _common_line(ln) if type(at) is float and 0.0 < at < 9e9 else None
+        if a is not None:
+            us = round(at * 1e6)
+            if us / 1e6 == at and record["status"] == ("oversold" if a[4] < a[5] else "accepted"):
+                return _dumps([us, [a]]).decode()
+    return _encode(record)
+
+
+def _encode(record: dict[str, Any]) -> str:
     lines = record["lines"]
     packed, common, short = [], True, False
     for ln in lines:
