@@ -30,6 +30,7 @@ from engine.records import SkuRecord
 from engine.routing import ShardMap
 from engine.shard_core import ShardCore
 from engine.store import Keys, OrderWindows
+from engine.store.buckets import bucket_span
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PREFIX, CHANNEL, SEED = "cap", "shop-main", 10**9
@@ -117,6 +118,16 @@ async def start_core(
     client = aioredis.Redis.from_url(url, socket_timeout=30)
     core = ShardCore(0, smap, client, KEYS, idem_ttl_s=idem_ttl_s, audit_maxlen=maxlen, windows=windows)
     return await core.start()
+
+
+def prime(r: redis.Redis, registry: str, window_s: int, buckets: int, records: int) -> None:
+    """Record that the current time bucket of ``registry``'s ``window_s`` and the one before it
+    each took ``records``, as a constant rate would have: the bucket then gets as many hashes as
+    keep ~64 records each (``engine.store.buckets``), the steady state. Unprimed, a run's first
+    bucket sizes itself for a quiet start (64 hashes), and 100,000 records make them hash tables."""
+    span = bucket_span(window_s, buckets)
+    b = int(r.time()[0]) // span  # type: ignore[index]
+    r.hset(registry, mapping={f"{window_s}:{b - 1}:n": records, f"{window_s}:{b}:n": records})
 
 
 async def stop_core(core: ShardCore) -> None:
@@ -212,7 +223,7 @@ def used_memory(r: redis.Redis, steady_s: float = 1.0) -> dict[str, int]:
 def kind_of(key: bytes) -> str:
     if b":idem:" in key:
         return "idempotency"
-    if b":order:" in key:
+    if b":orders:" in key or b":order:" in key:  # bucket hashes; a key per record before
         return "order"
     if b":seen:" in key:
         return "marker"

@@ -14,7 +14,8 @@ from tests.integration.support import run_benchmark_smoke
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-SCENARIOS = {"single_line_hot", "single_line_uniform", "three_line_hot", "three_line_uniform"}
+SCENARIOS = {"single_line_hot", "single_line_uniform", "three_line_hot", "three_line_uniform",
+             "single_line_hot_steady", "single_line_uniform_steady"}  # fmt: skip
 
 
 def test_capacity_benchmark_smoke(tmp_path: Path) -> None:
