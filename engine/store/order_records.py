@@ -9,8 +9,9 @@ in the layout idempotency records use (``engine.store.buckets``; registry ``Keys
   buckets: a record lives its window to 1 1/3 of it from its last write, and each version is
   written to the current bucket, so the window starts again at the order's last change. A record
   of parked cancels only (whose order may never come) lives the parking window, in one bucket of
-  its own, named ``p<window>`` (such records are few: up to twice the window costs little, and
-  each lookup reads two of these buckets rather than four);
+  its own, named ``p<window>``, which starts with one hash rather than 64 (such records are few:
+  up to twice the window costs little, and a batch's lookups read these buckets with one
+  ``HMGET`` per hash, not one per order);
 - the hash is chosen by a 32-bit selector of a digest of (channel, order id), the field is that
   digest (8 bytes, 11 base64 characters) and the vshard (2 characters): every vshard's share of an
   order lies in the same hash of a bucket, so all of them are read with one ``HMGET`` per live
