@@ -47,7 +47,7 @@ def settings_for(a: argparse.Namespace) -> dict[str, Any]:
     if a.smoke:
         return {
             "steps": [[1.0, 0.5], [2.0, 0.5]],
-            "stall": {"multiple": 0.5, "seconds": 1.0, "stall_at_s": 0.3, "stall_s": 0.3},
+            "stall": {"multiple": 0.5, "seconds": 1.5, "stall_at_s": 0.3, "stall_s": 0.9},
             "capacity_s": 0.5,
             "warm_rate": 50.0,
             "warm_s": 0.2,
