@@ -8,9 +8,9 @@ Each phase stands up a private redis-server and drives the shard commit path in-
 (``engine.shard_core.ShardCore``, what the ``SkuShard`` actor runs, no Ray), as
 ``benchmarks.capacity`` does and with its helpers, open-loop at a constant offered rate of
 single-line orders over uniform SKUs, with short windows: idempotency ``idem_s`` (records live
-``idem_s`` to ``idem_s`` + a bucket), order records ``retention_s``, order markers ``marker_s`` (+ a
-bucket). A sampler process reads ``used_memory`` less the clients' buffers every ``sample_s`` and
-the bytes by record kind (``capacity_parts.by_kind``) every ``kinds_every`` samples.
+``idem_s`` to ``idem_s`` + a bucket), order records ``retention_s`` (+ a bucket), order markers
+``marker_s`` (+ a bucket). A sampler process reads ``used_memory`` less the clients' buffers
+every ``sample_s`` and the bytes by record kind (``capacity_parts.by_kind``) every ``kinds_every`` samples.
 
 - ``history``: ``[history]`` on: an archiver process drains the audit streams into a throwaway
   PostgreSQL database and trims what it stored once older than ``keep_s``; the streams' cap is
@@ -153,7 +153,8 @@ NOTES = (
     "Verdict: least-squares slope of net over the tail as % of its mean level per minute, flat below the "
     "threshold. Fill: configured = the longest life of a record of the kind (window plus its time bucket); "
     "observed = first sample at 95% of the kind's tail level. Bytes per order in steady state = the kind's "
-    "tail level / (rate x its mean life): idempotency idem_s + half a bucket, order records retention_s, "
+    "tail level / (rate x its mean life): idempotency idem_s + half a bucket, order records retention_s "
+    "+ half a bucket, "
     "markers marker_s + half a bucket, audit (history) keep_s + half an archiver pause; with redis_only the "
     "audit is its cap's bytes / entries held. With history the audit's bytes are mostly stream nodes, not "
     "entries: XTRIM MINID inside a node only marks entries deleted, and the node (up to "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from benchmarks.memory_soak_stats import behind, between, fill_time, flatness, per_second, quantiles, sliding
 from engine.config import HistoryConfig
 from engine.store.idem_layout import IDEM_BUCKETS
-from engine.store.order_windows import MARKER_BUCKETS, bucket_span
+from engine.store.order_windows import MARKER_BUCKETS, ORDER_BUCKETS, bucket_span
 
 if TYPE_CHECKING:
     from benchmarks.memory_soak import Settings
@@ -27,10 +27,13 @@ def lifetimes(s: Settings, history: bool, vshards: int, maxlen: int) -> dict[str
     """How long a record of each kind stays, as configured: ``longest_s`` (when the kind is full)
     and ``mean_s`` (what a steady level is divided by for bytes per order)."""
     idem_b, mark_b = bucket_span(s.idem_s, IDEM_BUCKETS), bucket_span(s.marker_s, MARKER_BUCKETS)
+    # order records live in buckets of their retention window too (engine.store.order_records)
+    order_b = bucket_span(s.retention_s, ORDER_BUCKETS)
     out: dict[str, dict[str, float]] = {
         "idempotency": {"window_s": s.idem_s, "bucket_s": idem_b, "longest_s": s.idem_s + idem_b,
                         "mean_s": s.idem_s + idem_b / 2},
-        "order": {"window_s": s.retention_s, "longest_s": s.retention_s, "mean_s": s.retention_s},
+        "order": {"window_s": s.retention_s, "bucket_s": order_b, "longest_s": s.retention_s + order_b,
+                  "mean_s": s.retention_s + order_b / 2},
         "marker": {"window_s": s.marker_s, "bucket_s": mark_b, "longest_s": s.marker_s + mark_b,
                    "mean_s": s.marker_s + mark_b / 2},
     }  # fmt: skip
