@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 import orjson
 
+from adapters import feed_budget
 from adapters.base import ListingUpdate, PushResult
 
 API = "/feeds/2021-06-30"
@@ -57,26 +58,13 @@ BODY = "skusync_amazon_feed_body"
 """Request extension of the ``createFeedDocument`` request: the document ``follow`` uploads."""
 
 
-class FeedBudget:
+class FeedBudget(feed_budget.FeedBudget):
     """``JSON_LISTINGS_FEED`` submissions left: 5 full, refilled evenly over 5 minutes."""
 
     def __init__(
         self, per_window: float = FEEDS_PER_WINDOW, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.capacity, self.rate, self.clock = per_window, per_window / WINDOW_S, clock
-        self.level, self.at = per_window, clock()
-
-    def available(self) -> float:
-        now = self.clock()
-        self.level, self.at = min(self.capacity, self.level + (now - self.at) * self.rate), now
-        return self.level
-
-    def take(self) -> None:
-        self.level = self.available() - 1
-
-    def spent(self) -> None:
-        """Amazon refused a submission (429): count the window as used up."""
-        self.level = min(self.available(), 0.0)
+        super().__init__(per_window, WINDOW_S, clock)
 
 
 def document(seller: str, messages: list[tuple[str, str, dict[str, Any]]]) -> bytes:

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from adapters import feed_budget
 from adapters.base import ListingUpdate, PushResult
 from adapters.http_retry import backoff, retry_after
 
@@ -33,21 +34,12 @@ DONE = frozenset({"PROCESSED", "ERROR"})
 RETRYABLE = frozenset({"SYSTEM_ERROR", "TIMEOUT_ERROR", "INPROGRESS"})
 
 
-class FeedBudget:
+class FeedBudget(feed_budget.FeedBudget):
     """Feed submissions left: ``per_hour`` full, refilled evenly over the hour (Walmart replenishes
     hourly allotments gradually: developer.walmart.com rate limiting)."""
 
     def __init__(self, per_hour: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity, self.rate, self.clock = per_hour, per_hour / 3600.0, clock
-        self.level, self.at = per_hour, clock()
-
-    def available(self) -> float:
-        now = self.clock()
-        self.level, self.at = min(self.capacity, self.level + (now - self.at) * self.rate), now
-        return self.level
-
-    def take(self) -> None:
-        self.level = self.available() - 1
+        super().__init__(per_hour, 3600.0, clock)
 
 
 def file_body(updates: list[ListingUpdate], ship_node: str | None) -> bytes:
