@@ -231,7 +231,8 @@ def test_embedded_store_serve_and_admin_cli(ray_address: str, tmp_path: Path) ->
         assert ok("stock", "get", "CLI-1")["available"] == 7
         audit = ok("audit", "CLI-1", "--limit", "5")["entries"]
         assert [e["kind"] for e in audit] == ["stock_adjusted", "stock_set"]
-        assert ok("orders", "--channel", "shop-us", "--status", "oversold") == {"orders": [], "next_cursor": None}
+        oversold = ok("orders", "--channel", "shop-us", "--status", "oversold")
+        assert oversold == {"orders": [], "next_cursor": None}
         refused = cli("stock", "adjust", "CLI-1", "-100", env=env)
         assert refused.returncode == 1 and "409" in refused.stderr and len(refused.stderr.splitlines()) == 1
         wrong = cli("stock", "get", "CLI-1", "--url", served.url, "--token", "wrong", env=clean_env())
