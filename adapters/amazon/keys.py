@@ -36,6 +36,8 @@ class AmazonKeys(ChannelKeys):
     """A push backlog of at least this many SKUs goes as one ``JSON_LISTINGS_FEED`` (500; 0: never)."""
     feed_max_items: int | None = Field(None, ge=2, le=25_000)
     """SKUs a feed carries (25,000: the feed's maximum)."""
+    feed_patch_reserve: int | None = Field(None, ge=0, le=25_000)
+    """The most urgent pending SKUs kept out of a feed and patched (100; ``outbound.PATCH_RESERVE``)."""
     feed_poll_s: float | None = Field(None, gt=0, le=600)
     """Pause between ``getFeed`` polls (30)."""
     feed_timeout_s: float | None = Field(None, gt=0, le=86_400)

@@ -41,7 +41,9 @@ def test_a_600_sku_backlog_goes_as_one_feed_and_a_refused_message_fails_only_its
     # The adapter's defaults (500 SKUs, 25,000 a feed) in place of the conformance driver's small
     # cap; a short poll so the test waits on the simulator, not the clock.
     driver.sim.feeds.max_messages = MAX_MESSAGES
-    keys: dict[str, Any] = {"feed_min_items": 500, "feed_max_items": MAX_MESSAGES, "feed_poll_s": 0.2}
+    keys: dict[str, Any] = {
+        "feed_min_items": 500, "feed_max_items": MAX_MESSAGES, "feed_patch_reserve": 0, "feed_poll_s": 0.2
+    }
     keys["max_attempts"] = 2
     channel = ChannelConfig.model_validate(driver.channel("amz-feed") | keys)
     config = Config(store=StoreConfig(redis_url=REDIS_URL, key_prefix=prefix), channels=[channel])

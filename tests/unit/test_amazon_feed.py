@@ -42,6 +42,7 @@ def channel(url: str = "https://sellingpartnerapi-na.amazon.com", **over: Any) -
         "seller_id": SELLER,
         "marketplace_id": "ATVPDKIKX0DER",
         "feed_poll_s": 0.01,
+        "feed_patch_reserve": 0,  # the grouping tests below count feeds alone; the reserve has its own
     }
     return ChannelConfig(id="amz-feed", kind="amazon", **(keys | over))
 
@@ -87,6 +88,18 @@ def test_a_backlog_at_the_threshold_goes_as_one_feed_while_feeds_are_affordable(
     assert [len(g) for g in out.group(many)] == [1] * 6  # spent: one SKU a patch
     clock.t += 60  # one feed refilled (5 per 300 s)
     assert [len(g) for g in out.group(many)] == [4]
+
+
+def test_the_most_urgent_skus_stay_out_of_a_feed_as_patches() -> None:
+    # a SKU in a feed waits for the feed's processing before its next change can go: the head of
+    # the backlog (sold-out first, then oldest: a flash sale's hot SKUs) must not be held there
+    out = adapter(channel(feed_min_items=3, feed_max_items=10, feed_patch_reserve=2))
+    backlog = [update(f"S{i}", i) for i in range(6)]
+    groups = out.group(backlog)
+    assert [u.sku for u in groups[0]] == ["S2", "S3", "S4", "S5"]  # the feed, sent first
+    assert [g[0].sku for g in groups[1:]] == ["S0", "S1"]  # then one patch each
+    assert [len(g) for g in out.group(backlog[:3])] == [1, 1, 1]  # a lone SKU past the reserve: patched
+    assert adapter(channel(feed_patch_reserve=None)).patch_reserve == 100  # the default
 
 
 def test_feeds_are_on_by_default_at_500_and_off_at_0() -> None:

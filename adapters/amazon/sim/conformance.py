@@ -84,6 +84,7 @@ class AmazonDriver(ServedDriver):
             "marketplace_id": MARKETPLACE,
             "feed_min_items": FEED_ITEMS,
             "feed_max_items": FEED_ITEMS,
+            "feed_patch_reserve": 0,
             "feed_poll_s": 0.05,
         }
 
