@@ -304,25 +304,32 @@ class TimedDrain(Drain):
         return tail
 
 
+async def archive_rounds(
+    redis_url: str, vshards: int, pg_url: str, keep_in_redis_s: float, stop: Any
+) -> tuple[list[tuple[float, int, float]], int]:
+    """Archiver rounds as ``actors.archiver`` runs them (``[history]`` defaults but
+    ``keep_in_redis_s``) until ``stop``: a row per round that stored entries, (time it ended,
+    entries, age of its oldest entry when it ended), and the entries the drain found lost."""
+    h = HistoryConfig()
+    conn = await connect(pg_url)
+    r = aioredis.Redis.from_url(redis_url)
+    drain = TimedDrain(r, KEYS, vshards, h.batch, keep_in_redis_s)
+    rows = []
+    while not stop.is_set():
+        more = await drain.round(Archive(conn))
+        at, lag, n = drain.seen
+        if n:
+            end = time.time()
+            rows.append((end, n, lag + end - at))
+        if not more:
+            await asyncio.sleep(h.interval_s)
+    await conn.close()
+    await r.aclose()
+    return rows, drain.stats.lost
+
+
 def archiver_process(redis_url: str, vshards: int, pg_url: str, stop: Any, out: Any) -> None:
-    """An archiver in a process of its own (as the actor runs beside the shards): rounds as
-    ``actors.archiver`` runs them (``[history]`` defaults) until ``stop``; puts one row per round
-    that stored entries: (time it ended, entries, age of its oldest entry when it ended)."""
-
-    async def run() -> list[tuple[float, int, float]]:
-        h = HistoryConfig()
-        conn = await connect(pg_url)
-        drain = TimedDrain(aioredis.Redis.from_url(redis_url), KEYS, vshards, h.batch, h.keep_in_redis_s)
-        rows = []
-        while not stop.is_set():
-            more = await drain.round(Archive(conn))
-            at, lag, n = drain.seen
-            if n:
-                end = time.time()
-                rows.append((end, n, lag + end - at))
-            if not more:
-                await asyncio.sleep(h.interval_s)
-        await conn.close()
-        return rows
-
-    out.put(asyncio.run(run()))
+    """An archiver in a process of its own (as the actor runs beside the shards), with the
+    ``[history]`` defaults; puts its rows (``archive_rounds``)."""
+    rounds = archive_rounds(redis_url, vshards, pg_url, HistoryConfig().keep_in_redis_s, stop)
+    out.put(asyncio.run(rounds)[0])

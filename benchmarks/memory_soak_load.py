@@ -10,12 +10,8 @@ import time
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 
-from benchmarks.capacity_parts import KEYS, TimedDrain, by_kind, orders
-from engine.config import HistoryConfig
-from engine.history.archive import Archive
-from engine.history.migrations import connect
+from benchmarks.capacity_parts import archive_rounds, by_kind, orders
 from engine.shard_core import ShardCore
 
 
@@ -99,22 +95,4 @@ def archiver_process(
     Puts (rows, lost): a row per round that stored entries, (end time, entries, age of its oldest
     entry at the end), as ``capacity_parts.archiver_process`` records them."""
 
-    async def run() -> tuple[list[tuple[float, int, float]], int]:
-        h = HistoryConfig()
-        conn = await connect(pg_url)
-        r = aioredis.Redis.from_url(redis_url)
-        drain = TimedDrain(r, KEYS, vshards, h.batch, keep_in_redis_s)
-        rows = []
-        while not stop.is_set():
-            more = await drain.round(Archive(conn))
-            at, lag, n = drain.seen
-            if n:
-                end = time.time()
-                rows.append((end, n, lag + end - at))
-            if not more:
-                await asyncio.sleep(h.interval_s)
-        await conn.close()
-        await r.aclose()
-        return rows, drain.stats.lost
-
-    out.put(asyncio.run(run()))
+    out.put(asyncio.run(archive_rounds(redis_url, vshards, pg_url, keep_in_redis_s, stop)))
